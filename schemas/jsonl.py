@@ -136,6 +136,12 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[Any]) -> int:
     """Write rows to ``path`` via a temp file + rename; return the row count."""
     path = Path(path)
@@ -149,6 +155,7 @@ def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[Any]) -> int:
                 n += 1
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -165,6 +172,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

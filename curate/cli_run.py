@@ -1,0 +1,82 @@
+"""`python -m curate run INPUT... --out DIR`: raw transcripts to train/val/test JSONL."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from curate.console import UserError, summary_table
+
+
+def add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the curation pipeline on raw transcripts",
+                       description="Ingest, normalise, dedup, filter, scrub, split and export. "
+                                   "Re-running with the same inputs and config reuses finished steps.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (.txt, .jsonl[.gz], .csv)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--config", help="YAML pipeline config")
+    p.add_argument("--format", dest="formats", action="append", choices=["chatml", "alpaca", "sharegpt", "dpo"],
+                   help="output format (repeatable; default chatml)")
+    p.add_argument("--against", help="earlier run directory: dedup against its curated corpus")
+    p.add_argument("--eval-file", action="append", default=[], help="eval set to decontaminate train against")
+    p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
+    p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.FIELD=VALUE",
+                   help="override one config value, e.g. --set near_dedup.threshold=0.7")
+    p.set_defaults(func=run_cli)
+
+
+def _parse_value(v: str):
+    import yaml
+
+    return yaml.safe_load(v)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from curate.config import load_config
+    from curate.ingest import IngestError
+    from curate.run import run
+
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            raise UserError(f"--set {item}: expected STEP.FIELD=VALUE", 2)
+        k, v = item.split("=", 1)
+        overrides[k] = _parse_value(v)
+    if args.formats:
+        overrides["export.formats"] = args.formats
+    if args.against:
+        overrides["against"] = args.against
+    if args.eval_file:
+        overrides["decontam.eval_files"] = args.eval_file
+    if args.perplexity:
+        overrides["perplexity.enabled"] = True
+    if args.no_pii:
+        overrides["pii.enabled"] = False
+    cfg = load_config(args.config, overrides)
+    t0 = time.perf_counter()
+    last = {"t": t0}
+
+    def on_step(name: str, state: str) -> None:
+        now = time.perf_counter()
+        print(f"[{now - t0:7.1f}s] {name}: {state}", file=sys.stderr)
+        last["t"] = now
+
+    try:
+        result = run(args.inputs, args.out, cfg, on_step)
+    except IngestError as e:
+        raise UserError(e.detail, 2)
+    m = result.manifest
+    rows = [(r.step, r.n_in, r.n_kept, r.n_rejected, f"{result.timings.get(r.step, 0):.1f}s"
+             if r.step not in result.reused else "reused") for r in result.reports]
+    reasons = {}
+    for r in result.reports:
+        reasons.update(r.reasons)
+    from collections import Counter
+
+    summary_table(f"curate run -> {args.out}", ["step", "in", "kept", "rejected", "time"], rows,
+                  reasons=Counter(reasons),
+                  footer=(f"splits: {m.splits}   leak checks: {'PASS' if m.leak_checks.get('passed') else 'FAIL'}   "
+                          f"{m.totals['records_in']} in = {m.totals['kept']} kept + {m.totals['rejected']} rejected   "
+                          f"{time.perf_counter() - t0:.1f}s"))
+    return 0 if m.leak_checks.get("passed") else 1

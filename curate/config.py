@@ -1,0 +1,135 @@
+"""Pipeline configuration: one frozen pydantic model per step, loaded from YAML, overridden by flags."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curate.console import fail
+
+DEFAULT_SPEAKERS = {
+    "agent": "assistant", "assistant": "assistant", "support": "assistant", "bot": "assistant",
+    "representative": "assistant", "rep": "assistant",
+    "customer": "user", "user": "user", "client": "user", "caller": "user",
+    "system": "system",
+}
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestConfig(Frozen):
+    speakers: dict[str, Literal["user", "assistant", "system"]] = Field(
+        default_factory=lambda: dict(DEFAULT_SPEAKERS),
+        description="Speaker label (case-insensitive) to chat role, for plain-text and CSV transcripts.")
+    delimiter: str = Field(r"^\s*(?:-{3,}|={3,}.*={3,}|={3,})\s*$",
+                           description="Regex of a line that separates conversations in one text file.")
+    not_speaker_labels: list[str] = Field(
+        default_factory=lambda: ["note", "ps", "p.s", "re", "subject", "tip", "warning", "example", "q", "a",
+                                 "important", "update", "edit", "error", "hint", "answer", "question", "reason"],
+        description="Words that look like a speaker label ('Note: ...') but continue the previous turn.")
+    leading_assistant: Literal["drop", "keep_as_system", "reject"] = Field(
+        "drop", description="What to do with agent turns before the first customer turn (greetings).")
+    group_field: str | None = Field(
+        "customer_id", description="Field whose value groups records for splitting (else the conversation id).")
+    csv_columns: dict[str, str] = Field(
+        default_factory=lambda: {"conversation": "conversation_id", "turn": "turn", "speaker": "speaker",
+                                 "text": "text"},
+        description="CSV column names for conversation id, turn index, speaker and text.")
+    max_record_mb: float = Field(8.0, gt=0, description="Largest JSONL line accepted.")
+
+
+class NormalizeConfig(Frozen):
+    unicode_form: Literal["NFC", "NFKC"] = Field("NFC", description="Unicode normal form.")
+    collapse_spaces: bool = Field(True, description="Collapse runs of spaces and tabs inside lines.")
+    max_blank_lines: int = Field(1, ge=0, description="Blank lines kept in a row inside a turn.")
+
+
+class ExactDedupConfig(Frozen):
+    enabled: bool = True
+    case_sensitive: bool = Field(False, description="Treat texts differing only in case as different.")
+
+
+class NearDedupConfig(Frozen):
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity of shingle sets that counts as near-duplicate.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
+    ngram: int = Field(5, ge=1, le=20, description="Word n-gram size of shingles.")
+    verify: bool = Field(True, description="Check candidate pairs with exact Jaccard to drop false positives.")
+    seed: int = 1
+    workers: int = Field(1, ge=1, le=64, description="Processes for signatures.")
+
+
+class SplitConfig(Frozen):
+    ratios: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description="train / val / test fractions.")
+    seed: str = Field("curatekit-split-v1", description="Salt of the group-key hash; changing it reshuffles.")
+    synthetic_in_eval: bool = Field(False, description="Allow synthetic (LLM-made) records in val and test.")
+
+
+class DecontamConfig(Frozen):
+    enabled: bool = True
+    ngram: int = Field(13, ge=4, le=64, description="Length in words of an overlap that counts as leakage.")
+    eval_files: list[str] = Field(default_factory=list, description="Extra eval sets (JSONL, any format) to keep out of train.")
+    boilerplate_min_records: int = Field(
+        3, ge=2,
+        description="An n-gram found in at least this many records (all splits and eval sets) is boilerplate "
+                    "(greetings, canned agent macros) and does not count as leakage; a copied passage shows up "
+                    "in two records.")
+
+
+class MixConfig(Frozen):
+    files: list[str] = Field(default_factory=list, description="General instruction data (JSONL, any format) to blend into train.")
+    fraction: float = Field(0.05, ge=0, lt=0.5, description="Target fraction of train made of mixed-in records.")
+    seed: int = 0
+
+
+class ExportConfig(Frozen):
+    formats: list[Literal["chatml", "alpaca", "sharegpt", "dpo"]] = Field(
+        default_factory=lambda: ["chatml"], description="Output formats; the first is primary.")
+
+
+class PipelineConfig(Frozen):
+    ingest: IngestConfig = IngestConfig()
+    normalize: NormalizeConfig = NormalizeConfig()
+    exact_dedup: ExactDedupConfig = ExactDedupConfig()
+    near_dedup: NearDedupConfig = NearDedupConfig()
+    quality: dict[str, Any] = Field(default_factory=dict, description="QualityConfig fields.")
+    perplexity: dict[str, Any] = Field(default_factory=lambda: {"enabled": False}, description="PerplexityConfig fields.")
+    pii: dict[str, Any] = Field(default_factory=dict, description="PiiConfig fields.")
+    split: SplitConfig = SplitConfig()
+    decontam: DecontamConfig = DecontamConfig()
+    mix: MixConfig = MixConfig()
+    export: ExportConfig = ExportConfig()
+    against: str | None = Field(None, description="An earlier run directory: dedup new data against its corpus.")
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Load YAML (if given), apply dotted overrides, validate; bad config is one clear error."""
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            fail(f"{p}: config file not found", code=2)
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}" if mark else str(p)
+            fail(f"{where}: invalid YAML ({getattr(e, 'problem', e)})", code=2)
+        if not isinstance(data, dict):
+            fail(f"{p}: config must be a mapping of step names to settings", code=2)
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        fail(f"{path or 'config'}: {loc}: {err['msg']}", code=2)

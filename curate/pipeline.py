@@ -1,0 +1,184 @@
+"""`curate run`: the chain of steps with content-hash caching, resume, and the run directory.
+
+Each step's key is a hash of the previous key, the step's name and config and
+the package version; the first key hashes the input files' contents. A step
+is finished when its ``report.json`` (written last, atomically) carries its
+key. A re-run (or a run resumed after kill -9) loads the newest finished step
+and continues from there, so outputs come out byte-identical.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import orjson
+import polars as pl
+
+from curate.config import PipelineConfig
+from curate.ingest import discover, file_sha256, ingest_step
+from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
+from schemas.jsonl import write_bytes_atomic
+from schemas.manifest import FileEntry, Manifest, StepCounts
+
+CACHE_DIR = ".steps"
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("curatekit")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0+source"
+
+
+def _versions(extra: list[str]) -> dict[str, str]:
+    out = {"python": platform.python_version(), "curatekit": tool_version()}
+    for pkg in ["polars", "pydantic", "datasketch", "numpy", "xxhash", *extra]:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _h(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass
+class Step:
+    name: str
+    config: Any
+    fn: Callable[[pl.DataFrame], StepResult]
+    holds_raw_text: bool = True  # its kept frame may still contain unscrubbed PII
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    manifest: Manifest
+    reports: list[StepReport]
+    reused: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _cfg_json(cfg: Any) -> str:
+    if hasattr(cfg, "model_dump_json"):
+        return cfg.model_dump_json()
+    return json.dumps(cfg, sort_keys=True, default=str)
+
+
+class StepCache:
+    def __init__(self, out_dir: Path):
+        self.root = out_dir / CACHE_DIR
+
+    def dir(self, idx: int, name: str) -> Path:
+        return self.root / f"{idx:02d}_{name}"
+
+    def finished(self, idx: int, name: str, key: str) -> StepReport | None:
+        p = self.dir(idx, name) / "report.json"
+        if not p.is_file():
+            return None
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+        return StepReport.from_dict(d["report"]) if d.get("key") == key else None
+
+    def has_kept(self, idx: int, name: str) -> bool:
+        return (self.dir(idx, name) / "kept.parquet").is_file()
+
+    def save(self, idx: int, name: str, key: str, result: StepResult, extra: dict | None = None) -> None:
+        d = self.dir(idx, name)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "report.json").unlink(missing_ok=True)  # not finished until the marker is rewritten
+        for fname, frame in (("kept.parquet", result.kept), ("rejects.parquet", result.rejects)):
+            tmp = d / f".{fname}.tmp"
+            frame.write_parquet(tmp)
+            tmp.replace(d / fname)
+        marker = {"key": key, "report": result.report.to_dict(), "extra": extra or {}}
+        write_bytes_atomic(d / "report.json", json.dumps(marker, sort_keys=True).encode())
+
+    def load_kept(self, idx: int, name: str) -> pl.DataFrame:
+        return pl.read_parquet(self.dir(idx, name) / "kept.parquet")
+
+    def load_rejects(self, idx: int, name: str) -> pl.DataFrame:
+        return pl.read_parquet(self.dir(idx, name) / "rejects.parquet")
+
+    def extra(self, idx: int, name: str) -> dict:
+        return json.loads((self.dir(idx, name) / "report.json").read_text()).get("extra", {})
+
+
+def run_steps(steps: list[Step], root_key: str, first_input: Callable[[], pl.DataFrame], cache: StepCache,
+              on_step: Callable[[str, str], None] | None = None) -> tuple[pl.DataFrame, list[StepResult], list[str], dict]:
+    """Run steps in order, reusing every finished step whose key matches."""
+    keys, k = [], root_key
+    for s in steps:
+        k = _h(k, s.name, _cfg_json(s.config), tool_version())
+        keys.append(k)
+    reports = [cache.finished(i, s.name, keys[i]) for i, s in enumerate(steps)]
+    # Newest step with its kept frame such that every step up to it is finished.
+    resume_at = -1
+    for i in range(len(steps)):
+        if reports[i] is None:
+            break
+        if cache.has_kept(i, steps[i].name):
+            resume_at = i
+    frame = cache.load_kept(resume_at, steps[resume_at].name) if resume_at >= 0 else None
+    results: list[StepResult] = []
+    reused: list[str] = []
+    timings: dict[str, float] = {}
+    for i, s in enumerate(steps):
+        if i <= resume_at:
+            results.append(StepResult(pl.DataFrame(), cache.load_rejects(i, s.name), reports[i]))
+            reused.append(s.name)
+            if on_step:
+                on_step(s.name, "reused")
+            continue
+        if frame is None:
+            frame = first_input()
+        if on_step:
+            on_step(s.name, "running")
+        t0 = time.perf_counter()
+        result = s.fn(frame)
+        # The first step makes records from files: its n_in is what it found there.
+        result = checked(result, result.report.n_in if i == 0 else frame.height)
+        timings[s.name] = time.perf_counter() - t0
+        cache.save(i, s.name, keys[i], result)
+        results.append(result)
+        frame = result.kept
+    return frame, results, reused, timings
+
+
+def drop_raw_intermediates(cache: StepCache, steps: list[Step]) -> None:
+    """Delete kept frames of finished steps except the last: they may hold unscrubbed PII,
+    and resuming needs only the newest one."""
+    for i, s in enumerate(steps[:-1]):
+        (cache.dir(i, s.name) / "kept.parquet").unlink(missing_ok=True)
+
+
+def input_entries(files: list[Path]) -> list[FileEntry]:
+    return [FileEntry(path=str(f), sha256=file_sha256(f), bytes=f.stat().st_size) for f in files]
+
+
+def clear_cache(out_dir: Path) -> None:
+    shutil.rmtree(out_dir / CACHE_DIR, ignore_errors=True)
+
+
+def to_jsonable(x: Any) -> Any:
+    return orjson.loads(orjson.dumps(x, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS))
+
+
+__all__ = ["Step", "StepCache", "run_steps", "input_entries", "drop_raw_intermediates", "RunResult",
+           "tool_version", "_versions", "_h", "REJECT_SCHEMA", "np", "PipelineConfig", "discover", "ingest_step"]

@@ -1,0 +1,64 @@
+"""Gather the numbers of a finished run into the data card (report.html)."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from curate.split import SPLITS
+from schemas.manifest import Manifest
+
+
+def _words(frame: pl.DataFrame) -> pl.Expr:
+    from curate.frame import full_text
+
+    return full_text().str.count_matches(r"\S+")
+
+
+def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) -> None:
+    from curate.report import ReportData, write_report
+
+    lengths: dict[str, list[int]] = {}
+    split_groups: dict[str, int] = {}
+    provenance: dict[str, dict[str, int]] = {}
+    cluster_sizes: Counter = Counter()
+    ppl: list[float] = []
+    if final.height:
+        for s in SPLITS:
+            part = final.filter(pl.col("split") == s)
+            lengths[s] = part.select(_words(part).alias("n"))["n"].to_list()
+            split_groups[s] = part["group"].n_unique()
+            provenance[s] = dict(Counter(part["provenance"].to_list()))
+        if "cluster_size" in final.columns:
+            cluster_sizes = Counter(final["cluster_size"].to_list())
+        if "ppl" in final.columns:
+            ppl = [float(x) for x in final["ppl"].drop_nulls().to_list()]
+    entity_counts: dict[str, int] = {}
+    thresholds = (None, None)
+    for s in m.steps:
+        if s.step == "pii":
+            entity_counts = {k.removeprefix("entity_"): int(v) for k, v in s.stats.items() if k.startswith("entity_")}
+        if s.step == "perplexity":
+            thresholds = (s.stats.get("min_ppl_applied"), s.stats.get("max_ppl_applied"))
+    reasons: dict[str, int] = {}
+    for s in m.steps:
+        for k, v in s.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+    data = ReportData(
+        title=f"Data card: {out.name}",
+        summary={"inputs": len(m.inputs), "records in": m.totals["records_in"], "kept": m.totals["kept"],
+                 "rejected": m.totals["rejected"], "curatekit": m.tool_version,
+                 "leak checks": "pass" if m.leak_checks.get("passed") else "FAIL"},
+        funnel=[(s.step, s.n_in, s.n_kept, s.n_rejected) for s in m.steps],
+        reasons=reasons, lengths=lengths, cluster_sizes=dict(cluster_sizes), splits=dict(m.splits),
+        split_groups=split_groups,
+        leak_checks={k: v for k, v in m.leak_checks.items()
+                     if k in ("shared_groups", "cross_split_near_duplicates", "ngram_overlaps", "synthetic_in_eval")},
+        entity_counts=entity_counts, perplexity=ppl,
+        ppl_thresholds=thresholds if any(t is not None for t in thresholds) else (None, None),
+        provenance=provenance,
+        outputs=[(o.path, o.records or 0, o.sha256) for o in m.outputs],
+        notes=notes,
+    )
+    write_report(out / "report.html", data)

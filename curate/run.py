@@ -1,0 +1,206 @@
+"""Assemble and run the curation pipeline into one run directory."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import polars as pl
+
+from curate.config import PipelineConfig
+from curate.dedup import exact_dedup, minhash_params, near_dedup
+from curate.export import export
+from curate.frame import empty_frame, full_text
+from curate.ingest import discover, ingest_step
+from curate.normalize import normalize
+from curate.pipeline import (RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
+                             run_steps, tool_version)
+from curate.split import SPLITS, decontaminate, overlaps, shared_groups, split_by_group
+from curate.step import StepReport
+from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
+from schemas.manifest import FileEntry, Manifest, StepCounts
+from schemas.validate import validate_file
+from schemas.convert import to_record
+
+
+def _eval_texts(files: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in files:
+        texts: list[str] = []
+
+        def on_valid(line: int, obj: dict, fmt: str) -> None:
+            rec = to_record(fmt, obj)
+            texts.append("\n".join(m.content for m in rec.messages + ([rec.chosen] if rec.chosen else [])))
+
+        validate_file(f, None, on_valid=on_valid)
+        out[f"eval file {Path(f).name}"] = texts
+    return out
+
+
+def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str]]:
+    if not against:
+        return {}, None, []
+    from curate import minhash
+
+    d = Path(against) / "corpus"
+    if not (d / "index.parquet").is_file():
+        from curate.console import fail
+        fail(f"{against}: no corpus index (corpus/index.parquet); point --against at an earlier run directory")
+    idx = pl.read_parquet(d / "index.parquet")
+    sf = minhash.load_signatures(d / "signatures.parquet")
+    return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids)
+
+
+def optional_steps(cfg: PipelineConfig) -> list[Step]:
+    """Quality, perplexity and PII steps, when their modules are present and enabled."""
+    steps: list[Step] = []
+    try:
+        from curate.quality import QualityConfig, filter_quality
+    except ImportError:
+        pass
+    else:
+        qc = QualityConfig(**cfg.quality)
+        steps.append(Step("quality", qc, lambda f, qc=qc: filter_quality(f, qc)))
+    if cfg.perplexity.get("enabled", True):
+        try:
+            from curate.perplexity import PerplexityConfig, filter_perplexity
+        except ImportError:
+            pass
+        else:
+            pc = PerplexityConfig(**cfg.perplexity)
+            steps.append(Step("perplexity", pc, lambda f, pc=pc: filter_perplexity(f, pc)))
+    if cfg.pii.get("enabled", True):
+        try:
+            from curate.pii_step import scrub_pii, PiiStepConfig
+        except ImportError:
+            pass
+        else:
+            pcfg = PiiStepConfig(**cfg.pii)
+            steps.append(Step("pii", pcfg, lambda f, pcfg=pcfg: scrub_pii(f, pcfg)))
+    return steps
+
+
+def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
+        on_step: Callable[[str, str], None] | None = None) -> RunResult:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files, notes = discover(inputs)
+    inputs_m = input_entries(files)
+    exact_index, old_sigs, old_ids = _corpus_index(cfg.against)
+    eval_texts = _eval_texts(cfg.decontam.eval_files)
+    eval_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.decontam.eval_files])
+    against_digest = _h(str(cfg.against), str(len(exact_index)))
+    sig_holder: dict[str, np.ndarray] = {}
+    ingest_notes: list[str] = []
+
+    def do_ingest(_: pl.DataFrame):
+        result, n = ingest_step(files, cfg.ingest)
+        ingest_notes.extend(n)
+        return result
+
+    def do_near(f: pl.DataFrame):
+        return near_dedup(f, cfg.near_dedup, old_sigs, old_ids)
+
+    steps = [
+        Step("ingest", cfg.ingest, do_ingest),
+        Step("normalize", cfg.normalize, lambda f: normalize(f, cfg.normalize)),
+        Step("exact_dedup", (cfg.exact_dedup, against_digest), lambda f: exact_dedup(f, cfg.exact_dedup, exact_index)),
+        Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
+        *optional_steps(cfg),
+        Step("split", cfg.split, lambda f: split_by_group(f, cfg.split)),
+        Step("decontam", (cfg.decontam, eval_digest), lambda f: decontaminate(f, cfg.decontam, eval_texts)),
+    ]
+    steps = [Step(s.name, s.config.model_dump_json() if hasattr(s.config, "model_dump_json") else
+                  json.dumps([c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in s.config]),
+                  s.fn) for s in steps]
+    root_key = _h(*[f"{e.path}:{e.sha256}" for e in inputs_m])
+    cache = StepCache(out)
+    final, results, reused, timings = run_steps(steps, root_key, empty_frame, cache, on_step)
+
+    exp, outputs = export(final, out, list(cfg.export.formats))
+    reports = [r.report for r in results] + [exp.report]
+    all_rejects = pl.concat([r.rejects for r in results] + [exp.rejects], how="vertical_relaxed")
+    secondary = getattr(exp, "secondary_rejects", [])
+    reject_rows = all_rejects.to_dicts() + secondary
+    write_jsonl_atomic(out / "rejects.jsonl", reject_rows)
+    rej_bytes = (out / "rejects.jsonl").read_bytes()
+    outputs.append(FileEntry(path="rejects.jsonl", sha256=hashlib.sha256(rej_bytes).hexdigest(),
+                             bytes=len(rej_bytes), records=len(reject_rows)))
+
+    leak = leak_checks(exp.kept, cfg, eval_texts)
+    _write_corpus_index(out, exp.kept, cfg)
+    n_in = reports[0].n_in
+    totals = {"records_in": n_in, "kept": exp.kept.height, "rejected": int(all_rejects.height)}
+    assert totals["records_in"] == totals["kept"] + totals["rejected"], totals
+    splits = {s: int((exp.kept["split"] == s).sum()) if exp.kept.height else 0 for s in SPLITS}
+    extra_pk = ["presidio-analyzer", "spacy"] if any(s.name == "pii" for s in steps) else []
+    if any(s.name == "perplexity" for s in steps):
+        extra_pk += ["torch", "transformers"]
+    manifest = Manifest(
+        tool_version=tool_version(), inputs=inputs_m, config=cfg.model_dump(mode="json"),
+        versions=_versions(extra_pk),
+        steps=[StepCounts(step=r.step, n_in=r.n_in, n_kept=r.n_kept, n_rejected=r.n_rejected,
+                          reasons=dict(sorted(r.reasons.items())), stats=dict(sorted(r.stats.items())))
+               for r in reports],
+        splits=splits, leak_checks=leak, outputs=outputs, totals=totals,
+    )
+    from curate.report_data import build_report
+
+    build_report(out, manifest, exp.kept, notes + ingest_notes)
+    write_bytes_atomic(out / "manifest.json", manifest.model_dump_json(indent=2).encode() + b"\n")
+    drop_raw_intermediates(cache, steps)
+    return RunResult(out, manifest, reports, reused, timings)
+
+
+def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, list[str]]) -> dict:
+    """Prove the splits do not leak; every count must be 0 for the run to pass."""
+    from curate import minhash
+
+    checks: dict = {"shared_groups": shared_groups(frame)}
+    if frame.height > 1:
+        texts = frame.select(full_text().alias("t"))["t"].to_list()
+        res = minhash.near_dedup(texts, minhash_params(cfg.near_dedup), verify="exact")
+        splits = frame["split"].to_list()
+        pairs = np.asarray(res.pairs).reshape(-1, 2)
+        checks["cross_split_near_duplicates"] = int(sum(splits[a] != splits[b] for a, b in pairs))
+        checks["ngram_overlaps"] = sum(h is not None for h in overlaps(frame, cfg.decontam, eval_texts))
+    else:
+        checks["cross_split_near_duplicates"] = 0
+        checks["ngram_overlaps"] = 0
+    checks["ngram"] = cfg.decontam.ngram
+    checks["boilerplate_min_records"] = cfg.decontam.boilerplate_min_records
+    ev = frame.filter(pl.col("split") != "train") if frame.height else frame
+    checks["synthetic_in_eval"] = int((ev["provenance"] != "real").sum()) if ev.height else 0
+    checks["synthetic_in_eval_allowed"] = cfg.split.synthetic_in_eval
+    bad = [k for k in ("shared_groups", "cross_split_near_duplicates", "ngram_overlaps") if checks[k]]
+    if checks["synthetic_in_eval"] and not cfg.split.synthetic_in_eval:
+        bad.append("synthetic_in_eval")
+    checks["passed"] = not bad
+    return checks
+
+
+def _write_corpus_index(out: Path, frame: pl.DataFrame, cfg: PipelineConfig) -> None:
+    """What a later incremental run dedups against: exact keys and MinHash signatures of the kept corpus."""
+    from curate import minhash
+    from curate.dedup import exact_keys
+
+    d = out / "corpus"
+    d.mkdir(exist_ok=True)
+    keys = exact_keys(frame, cfg.exact_dedup.case_sensitive) if frame.height else []
+    idx = pl.DataFrame({"id": frame["id"].to_list() if frame.height else [], "exact_key": keys,
+                        "split": frame["split"].to_list() if frame.height else [],
+                        "group": frame["group"].to_list() if frame.height else []},
+                       schema={"id": pl.String, "exact_key": pl.String, "split": pl.String, "group": pl.String})
+    tmp = d / ".index.parquet.tmp"
+    idx.write_parquet(tmp)
+    tmp.replace(d / "index.parquet")
+    texts = frame.select(full_text().alias("t"))["t"].to_list() if frame.height else []
+    params = minhash_params(cfg.near_dedup)
+    sigs = minhash.signatures(texts, params) if texts else np.zeros((0, params.num_perm), dtype=np.uint32)
+    minhash.save_signatures(d / "signatures.parquet", idx["id"].to_list(), sigs, params)
+
+
+__all__ = ["run", "leak_checks", "Counter", "StepReport"]

@@ -1,0 +1,162 @@
+"""split_by_group and decontaminate: leak-free train / val / test.
+
+Assignment is a stable hash of the group key (a component of groups joined by
+near-dup clusters), so adding data never moves an old group. Synthetic and
+mixed-in records go to train only unless the config allows otherwise; their
+whole component follows them, so no group ever straddles two splits.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from typing import Iterable
+
+import polars as pl
+import xxhash
+
+from curate.config import DecontamConfig, SplitConfig
+from curate.frame import full_text
+from curate.step import StepResult, partition
+
+SPLITS = ("train", "val", "test")
+WORD = re.compile(r"\w+")
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        p = self.parent.setdefault(x, x)
+        while p != self.parent[p]:
+            self.parent[p] = self.parent[self.parent[p]]
+            p = self.parent[p]
+        self.parent[x] = p
+        return p
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:  # the smaller key becomes the root: deterministic component keys
+            lo, hi = sorted((ra, rb))
+            self.parent[hi] = lo
+
+
+def bucket(key: str, seed: str, ratios: tuple[float, float, float]) -> str:
+    u = xxhash.xxh64_intdigest(f"{seed}\x00{key}".encode()) / 2**64
+    total = sum(ratios)
+    if u < ratios[0] / total:
+        return "train"
+    if u < (ratios[0] + ratios[1]) / total:
+        return "val"
+    return "test"
+
+
+def split_by_group(frame: pl.DataFrame, cfg: SplitConfig) -> StepResult:
+    """Add a ``split`` column. Every group and every near-dup cluster lands in one split."""
+    uf = _UnionFind()
+    groups = frame["group"].to_list()
+    clusters = frame["cluster"].to_list() if "cluster" in frame.columns else groups
+    ids = frame["id"].to_list()
+    for g, c, i in zip(groups, clusters, ids):
+        uf.union("g:" + g, "g:" + g)
+        if c is not None and c != i:
+            # a cluster id is a record id; tie the cluster to this record's group
+            uf.union("g:" + g, "c:" + c)
+    for g, i in zip(groups, ids):
+        uf.union("g:" + g, "c:" + i)
+    comp = [uf.find("g:" + g) for g in groups]
+    train_only = set()
+    if not cfg.synthetic_in_eval:
+        for c, prov in zip(comp, frame["provenance"].to_list()):
+            if prov in ("synthetic", "mix"):
+                train_only.add(c)
+    split = ["train" if c in train_only else bucket(c.split(":", 1)[1], cfg.seed, cfg.ratios) for c in comp]
+    df = frame.with_columns(pl.Series("split", split, dtype=pl.String), pl.lit(None, dtype=pl.String).alias("_reason"))
+    stats = {f"records_{s}": split.count(s) for s in SPLITS}
+    stats["components"] = len(set(comp))
+    stats["forced_train_components"] = len(train_only)
+    return partition("split", df, stats)
+
+
+def ngram_hashes(text: str, n: int) -> set[int]:
+    words = WORD.findall(text.lower())
+    if len(words) < n:
+        return set()
+    return {xxhash.xxh64_intdigest(" ".join(words[i:i + n]).encode()) for i in range(len(words) - n + 1)}
+
+
+def _eval_ngrams(texts_by_label: dict[str, list[str]], n: int) -> dict[int, str]:
+    owner: dict[int, str] = {}
+    for label, texts in texts_by_label.items():
+        for t in texts:
+            for h in ngram_hashes(t, n):
+                owner.setdefault(h, label)
+    return owner
+
+
+def overlaps(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]]) -> list[str | None]:
+    """Per record: the label of the eval set it shares a non-boilerplate n-gram with (train only), else None."""
+    texts = frame.select(full_text().alias("t"))["t"].to_list()
+    splits = frame["split"].to_list()
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for t, s in zip(texts, splits):
+        if s != "train":
+            by_label[s].append(t)
+    for label, ts in eval_texts.items():
+        by_label[label].extend(ts)
+    owner = _eval_ngrams(by_label, cfg.ngram)
+    if not owner:
+        return [None] * len(texts)
+    record_grams = [ngram_hashes(t, cfg.ngram) & owner.keys() if s == "train" else set()
+                    for t, s in zip(texts, splits)]
+    # Document frequency over every record and eval text, to recognise boilerplate.
+    df: Counter = Counter()
+    for g in record_grams:
+        df.update(g)
+    for label, ts in by_label.items():
+        for t in ts:
+            df.update(ngram_hashes(t, cfg.ngram) & owner.keys())
+    out: list[str | None] = []
+    for g in record_grams:
+        hit = sorted({owner[h] for h in g if df[h] < cfg.boilerplate_min_records})
+        out.append(hit[0] if hit else None)
+    return out
+
+
+def decontaminate(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]]) -> StepResult:
+    """Reject train records sharing a long n-gram with val, test or a named eval set.
+
+    Repeated until nothing changes: removing records lowers n-gram counts, so a
+    span that was boilerplate before can become a leak after; the fixed point is
+    what the leak check then confirms.
+    """
+    hits: list[str | None] = [None] * frame.height
+    rounds = 0
+    if cfg.enabled and frame.height:
+        alive = list(range(frame.height))
+        while True:
+            rounds += 1
+            sub = frame[alive]
+            new = overlaps(sub, cfg, eval_texts)
+            found = [i for i, h in zip(alive, new) if h]
+            for i, h in zip(alive, new):
+                if h:
+                    hits[i] = h
+            if not found:
+                break
+            gone = set(found)
+            alive = [i for i in alive if i not in gone]
+    reasons = ["decontam.ngram_overlap" if h else None for h in hits]
+    details = [f"shares a {cfg.ngram}-word span with {h}" if h else None for h in hits]
+    df = frame.with_columns(pl.Series("_reason", reasons, dtype=pl.String), pl.Series("_detail", details, dtype=pl.String))
+    return partition("decontam", df, {"rounds": rounds})
+
+
+def shared_groups(frame: pl.DataFrame) -> int:
+    if frame.height == 0:
+        return 0
+    return frame.group_by("group").agg(pl.col("split").n_unique().alias("n")).filter(pl.col("n") > 1).height
+
+
+def iter_texts(frame: pl.DataFrame) -> Iterable[str]:
+    return frame.select(full_text().alias("t"))["t"].to_list()
