@@ -306,4 +306,4 @@ def ingest_step(files: list[Path], cfg: IngestConfig) -> tuple[StepResult, list[
     n = len(ing.records) + len(ing.rejects)
     stats = {"files": len(files)}
     report = StepReport("ingest", n, len(ing.records), len(ing.rejects), reasons, stats)
-    return checked(StepResult(kept, rejects, report), n), ing.notes
+    return checked(StepResult(kept, rejects, report, {"notes": ing.notes}), n), ing.notes

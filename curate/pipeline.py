@@ -141,7 +141,8 @@ def run_steps(steps: list[Step], root_key: str, first_input: Callable[[], pl.Dat
     timings: dict[str, float] = {}
     for i, s in enumerate(steps):
         if i <= resume_at:
-            results.append(StepResult(pl.DataFrame(), cache.load_rejects(i, s.name), reports[i]))
+            results.append(StepResult(pl.DataFrame(), cache.load_rejects(i, s.name), reports[i],
+                                      cache.extra(i, s.name)))
             reused.append(s.name)
             if on_step:
                 on_step(s.name, "reused")
@@ -155,10 +156,19 @@ def run_steps(steps: list[Step], root_key: str, first_input: Callable[[], pl.Dat
         # The first step makes records from files: its n_in is what it found there.
         result = checked(result, result.report.n_in if i == 0 else frame.height)
         timings[s.name] = time.perf_counter() - t0
-        cache.save(i, s.name, keys[i], result)
+        cache.save(i, s.name, keys[i], result, result.extra)
+        _fault_pause(s.name)
         results.append(result)
         frame = result.kept
     return frame, results, reused, timings
+
+
+def _fault_pause(step: str) -> None:
+    """Fault injection for the resume test: stall after a step so it can be killed there."""
+    import os
+
+    if os.environ.get("CURATEKIT_PAUSE_AFTER_STEP") == step:
+        time.sleep(float(os.environ.get("CURATEKIT_PAUSE_SECONDS", "60")))
 
 
 def drop_raw_intermediates(cache: StepCache, steps: list[Step]) -> None:

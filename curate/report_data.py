@@ -46,7 +46,7 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
         for k, v in s.reasons.items():
             reasons[k] = reasons.get(k, 0) + v
     data = ReportData(
-        title=f"Data card: {out.name}",
+        title="Data card: " + ", ".join(sorted({Path(i.path).parent.name or i.path for i in m.inputs}))[:200],
         summary={"inputs": len(m.inputs), "records in": m.totals["records_in"], "kept": m.totals["kept"],
                  "rejected": m.totals["rejected"], "curatekit": m.tool_version,
                  "leak checks": "pass" if m.leak_checks.get("passed") else "FAIL"},

@@ -94,12 +94,8 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
     eval_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.decontam.eval_files])
     against_digest = _h(str(cfg.against), str(len(exact_index)))
     sig_holder: dict[str, np.ndarray] = {}
-    ingest_notes: list[str] = []
-
     def do_ingest(_: pl.DataFrame):
-        result, n = ingest_step(files, cfg.ingest)
-        ingest_notes.extend(n)
-        return result
+        return ingest_step(files, cfg.ingest)[0]
 
     def do_near(f: pl.DataFrame):
         return near_dedup(f, cfg.near_dedup, old_sigs, old_ids)
@@ -149,7 +145,7 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
     )
     from curate.report_data import build_report
 
-    build_report(out, manifest, exp.kept, notes + ingest_notes)
+    build_report(out, manifest, exp.kept, notes + results[0].extra.get("notes", []))
     write_bytes_atomic(out / "manifest.json", manifest.model_dump_json(indent=2).encode() + b"\n")
     drop_raw_intermediates(cache, steps)
     return RunResult(out, manifest, reports, reused, timings)

@@ -62,6 +62,7 @@ class StepResult:
     kept: pl.DataFrame
     rejects: pl.DataFrame
     report: StepReport
+    extra: dict[str, Any] = field(default_factory=dict)  # small JSON-able notes kept with the step's cache
 
 
 def empty_rejects() -> pl.DataFrame:

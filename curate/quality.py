@@ -1,0 +1,565 @@
+"""Heuristic quality filter: cheap, vectorised checks on the assistant side of each record.
+
+`filter_quality` measures every record with polars expressions (no Python loop
+over rows), then rejects a record for the *first* failing check in this fixed
+order (`CHECK_ORDER`)::
+
+    1. quality.ends_on_user     the conversation's last turn is a user turn
+    2. quality.placeholder      an assistant turn is empty or a placeholder ("TODO", "[insert answer]", "...")
+    3. quality.refusal          boilerplate refusal / "As an AI language model" disclaimer
+    4. quality.too_short        fewer words than ``length.min_words``
+    5. quality.too_long         more words than ``length.max_words``
+    6. quality.low_alpha        alphabetic-character ratio of the assistant prose below threshold
+    7. quality.repetition       duplicated word n-grams / most frequent n-gram cover too much text
+    8. quality.wrong_language   detected language (stopword ratios) not among the expected ones
+    9. quality.truncated        an assistant turn ends mid-sentence
+
+Specific content patterns come first (a "TODO" answer is a placeholder, not
+merely short), then size, then statistical text measures, then the language
+guess, and truncation last (it is the check most often tripped by informal but
+otherwise good chat data).
+
+What is measured:
+
+- *assistant text*: the contents of all assistant turns, joined by newlines;
+  for a preference record (``chosen`` set, ``messages`` being the prompt) the
+  ``chosen`` answer counts as the last assistant turn. The ``rejected`` answer
+  is never judged: it is meant to be worse.
+- *prose*: the assistant text with fenced code blocks (```...```) removed;
+  alpha ratio, repetition and language are measured on prose, so a code answer
+  is not called symbol soup. A record whose prose is empty is not judged by
+  those three checks.
+- *words*: whitespace-separated runs of characters, each CJK ideograph or kana
+  counting as one word (those scripts put no spaces between words). Counted on
+  the assistant text by default (``length.scope="assistant"``) or on all turns
+  (``"conversation"``).
+
+Kept rows get five annotation columns (`ANNOTATION_COLUMNS`; null where the
+check that owns the measure is disabled or the record was not judged):
+``q_words`` (Int64), ``q_alpha`` (Float64), ``q_dup_ngram`` (Float64),
+``q_top_ngram`` (Float64), ``q_lang`` (String: a language code, ``"unknown"``
+or ``"other"``). Drop them with ``frame.drop(ANNOTATION_COLUMNS)``. Reject
+details name the measured value and the threshold, never raw text.
+
+The report's ``stats`` are additive sums and counts only, so shard reports add up.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from curate.frame import contents
+from curate.step import StepResult, partition
+
+STEP = "quality"
+CHECK_ORDER: tuple[str, ...] = (
+    "ends_on_user", "placeholder", "refusal", "too_short", "too_long",
+    "low_alpha", "repetition", "wrong_language", "truncated",
+)
+REASONS: tuple[str, ...] = tuple(f"{STEP}.{c}" for c in CHECK_ORDER)
+ANNOTATION_COLUMNS: tuple[str, ...] = ("q_words", "q_alpha", "q_dup_ngram", "q_top_ngram", "q_lang")
+
+Language = Literal["en", "es", "de", "fr", "it", "pt", "nl"]
+Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+
+# --------------------------------------------------------------------------- defaults
+
+# Full-match patterns (Rust regex syntax, matched against the stripped, lower-cased turn).
+DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
+    r"[\p{P}\s]*",                                     # nothing but punctuation: "...", "???", "-", "…"
+    r"(?:todo|tbd|tba|fixme|xxx)(?:\s*[:\-].*)?",      # "TODO", "TODO: write this"
+    r"n/?a\.?|null|undefined|nan|placeholder\.?",
+    r"\[[^\]]*\]",                                     # "[insert answer]", "[your response here]"
+    r"<[^<>]*>",                                       # "<answer>"
+    r"\{\{?[^{}]*\}\}?",                               # "{answer}", "{{response}}"
+    r"(?:(?:insert|your|add|write|put) )?(?:the |your )?(?:answer|response|reply|text|content|output) (?:goes )?here\.?",
+    r"(?s).*\blorem ipsum\b.*",                        # lorem ipsum anywhere in the turn
+)
+
+# Literal phrases, matched case-insensitively anywhere in the assistant text (’ is read as ').
+DEFAULT_REFUSALS: tuple[str, ...] = (
+    "as an ai language model", "as a language model", "as a large language model", "as an ai model",
+    "as an ai assistant, i", "as an artificial intelligence", "i am an ai language model",
+    "i'm just an ai", "i am just an ai", "i'm only an ai", "i am only an ai",
+    "my knowledge cutoff", "my training data only goes", "against my programming",
+    "i don't have personal opinions", "i do not have personal opinions",
+    "i don't have personal feelings", "i do not have personal feelings",
+    "i'm sorry, but i can't assist", "i'm sorry, but i cannot assist", "i am sorry, but i cannot assist",
+    "i can't assist with that", "i cannot assist with that", "i can't help with that request",
+    "i cannot help with that request", "i cannot fulfill", "i can't fulfill", "i'm unable to fulfill",
+    "i am unable to fulfill", "i cannot comply", "i can't comply", "i must decline to",
+)
+
+# A turn ending here ends a sentence: punctuation, closing quotes/brackets, markdown
+# emphasis or a code fence, an emoji, or a bare URL / e-mail address.
+DEFAULT_TERMINAL = (
+    r"""(?:[.!?…。！？؟;"'”’»)\]}*`>_]|[\p{Extended_Pictographic}\p{Emoji_Modifier}\x{FE0F}\x{20E3}]"""
+    r"""|https?://\S+|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+)\z"""
+)
+DEFAULT_DANGLING_WORDS: tuple[str, ...] = (
+    "and", "or", "but", "nor", "the", "an", "to", "of", "with", "for", "because", "which", "than",
+)
+
+STOPWORDS: dict[str, frozenset[str]] = {
+    "en": frozenset("""the be to of and a in that have i it for not on with he as you do at this but his by
+        from they we say her she or an will my one all would there their what so up out if about who get which
+        go me when make can like time no just him know take people into year your good some could them see
+        other than then now look only come its over think also back after use two how our work first well way
+        even new want because any these give day most us is are was were has had been am does did don t s
+        re ll ve please thanks thank""".split()),
+    "es": frozenset("""de la que el en y a los del se las por un para con no una su al lo como más pero sus
+        le ya o este sí porque esta entre cuando muy sin sobre también me hasta hay donde quien desde todo nos
+        durante todos uno les ni contra otros ese eso ante ellos e esto mí antes algunos qué unos yo otro otras
+        otra él tanto esa estos mucho quienes nada muchos cual poco ella estar estas algunas algo nosotros mi
+        mis tú te ti tu tus es son está están puede usted hola gracias""".split()),
+    "de": frozenset("""der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als auch
+        es an werden aus er hat dass sie nach wird bei einer um am sind noch wie einem über einen so zum war
+        haben nur oder aber vor zur bis mehr durch man sein wurde sei ich du wir ihr mich mir dich dir kann
+        können ihre unser sehr hier danke bitte""".split()),
+    "fr": frozenset("""de la le et les des en un une du est que qui dans pour pas au sur ne se ce il elle
+        plus par je vous nous avec sont mais ou on tout comme fait été aux sa son ses mon ma mes y a cette ces
+        leur leurs bien peut être avoir l d j n qu c s m t très aussi donc si votre vos merci bonjour""".split()),
+    "it": frozenset("""di e il la che a per un in non è una i del le con si da sono lo al della come ma ci ha
+        dei nel gli più se mi anche questo alla o ti ne io tu lui lei noi voi loro mio tuo suo essere ho hai
+        molto sul nella delle degli fa perché quando ancora c l dell all grazie ciao""".split()),
+    "pt": frozenset("""de a o que e do da em um para é com não uma os no se na por mais as dos como mas foi ao
+        ele das tem à seu sua ou ser quando muito há nos já está eu também só pelo pela até isso ela entre era
+        depois sem mesmo aos ter seus quem nas me esse eles estão você vocês tinha foram essa num nem suas meu
+        minha às obrigado olá""".split()),
+    "nl": frozenset("""de en van ik te dat die in een hij het niet zijn is was op aan met als voor had er maar
+        om hem dan zou of wat mijn men dit zo door over ze zich bij ook tot je mij uit der daar haar naar heb
+        hoe heeft hebben deze u want nog zal me zij nu ge geen omdat iets worden toch al waren veel meer doen
+        moet wel dank hallo jullie wij onze""".split()),
+}
+LANGUAGES: tuple[str, ...] = tuple(STOPWORDS)
+
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+WORD_PATTERN = rf"[{_CJK}]|[^\s{_CJK}]+"
+_CODE_FENCE_BLOCK = r"(?s)```.*?(?:```|\z)"
+
+
+def _check_rust_regex(pattern: str) -> str:
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except Exception as exc:  # polars raises ComputeError; say which pattern, in one line
+        raise ValueError(f"not a valid regex: {pattern!r} ({str(exc).splitlines()[0]})") from None
+    return pattern
+
+
+# --------------------------------------------------------------------------- config
+
+
+class _Check(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Run this check (a disabled check rejects nothing "
+                                                     "and leaves its annotation column null).")
+
+
+class EndsOnUserCheck(_Check):
+    """quality.ends_on_user: the last turn is a user turn (preference records, whose prompt ends
+    on the user by design, are exempt)."""
+
+
+class PlaceholderCheck(_Check):
+    """quality.placeholder: an assistant turn is empty or a placeholder."""
+
+    patterns: tuple[str, ...] = Field(
+        default=DEFAULT_PLACEHOLDERS,
+        description="Regexes (Rust syntax) that must match a whole assistant turn, stripped and "
+                    "lower-cased, for it to count as a placeholder. Empty turns always count.")
+
+    @field_validator("patterns")
+    @classmethod
+    def _valid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_rust_regex(p) for p in value)
+
+
+class RefusalCheck(_Check):
+    """quality.refusal: boilerplate refusals and AI disclaimers."""
+
+    phrases: tuple[Annotated[str, Field(min_length=3)], ...] = Field(
+        default=DEFAULT_REFUSALS,
+        description="Literal phrases matched case-insensitively anywhere in the assistant text "
+                    "(a typographic apostrophe ’ matches ').")
+
+
+class LengthCheck(_Check):
+    """quality.too_short / quality.too_long: word count bounds."""
+
+    scope: Literal["assistant", "conversation"] = Field(
+        default="assistant", description="Count words of the assistant turns only, or of every turn.")
+    min_words: Annotated[int, Field(ge=0)] = Field(
+        default=3, description="Reject with quality.too_short below this many words (0 turns it off).")
+    max_words: Annotated[int, Field(ge=1)] | None = Field(
+        default=4000, description="Reject with quality.too_long above this many words (null turns it off).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LengthCheck":
+        if self.max_words is not None and self.max_words < self.min_words:
+            raise ValueError(f"max_words ({self.max_words}) is below min_words ({self.min_words})")
+        return self
+
+
+class AlphaCheck(_Check):
+    """quality.low_alpha: symbol soup, digit dumps, keyboard mash with symbols."""
+
+    min_ratio: Ratio = Field(
+        default=0.5, description="Reject when letters / non-whitespace characters of the assistant prose "
+                                 "(code blocks removed) is below this.")
+    min_chars: Annotated[int, Field(ge=1)] = Field(
+        default=10, description="Prose with fewer non-whitespace characters is not judged.")
+
+
+class RepetitionCheck(_Check):
+    """quality.repetition: Gopher-style repeated n-grams ("thank you thank you thank you ...")."""
+
+    dup_ngram: Annotated[int, Field(ge=1, le=10)] = Field(
+        default=4, description="n of the word n-grams whose duplicate fraction is measured.")
+    max_dup_ngram_frac: Ratio = Field(
+        default=0.3, description="Reject when the fraction of word n-grams that repeat an earlier n-gram "
+                                 "(1 - unique / total) is above this.")
+    top_ngram: Annotated[int, Field(ge=1, le=10)] = Field(
+        default=2, description="n of the word n-grams whose most frequent one is measured.")
+    max_top_ngram_frac: Ratio = Field(
+        default=0.5, description="Reject when the most frequent n-gram's occurrences cover more than this "
+                                 "fraction of the words (occurrences * n / words, capped at 1).")
+    min_words: Annotated[int, Field(ge=2)] = Field(
+        default=10, description="Prose with fewer words is not judged (short texts repeat by chance).")
+
+
+class LanguageCheck(_Check):
+    """quality.wrong_language: a stopword-ratio language guess for en/es/de/fr/it/pt/nl."""
+
+    expected: tuple[Language, ...] = Field(
+        default=("en",), min_length=1, description="Languages a record may be in.")
+    min_words: Annotated[int, Field(ge=1)] = Field(
+        default=10, description="Prose with fewer words is not judged.")
+    min_stopword_ratio: Ratio = Field(
+        default=0.1, description="Below this best stopword ratio the language is 'unknown'.")
+    min_latin_ratio: Ratio = Field(
+        default=0.5, description="Below this share of Latin-script letters the language is 'other' "
+                                 "(none of the supported languages), which is always wrong.")
+    reject_unknown: bool = Field(
+        default=False, description="Also reject 'unknown' (Latin script but no stopword signal: lists of "
+                                   "names, keyboard mash). Off by default: the perplexity filter is the "
+                                   "better judge of those.")
+
+
+class TruncationCheck(_Check):
+    """quality.truncated: an assistant turn that stops mid-sentence."""
+
+    turns: Literal["all", "last"] = Field(
+        default="all", description="Judge every assistant turn, or only the last one.")
+    terminal_pattern: str = Field(
+        default=DEFAULT_TERMINAL,
+        description="Regex (Rust syntax) that a stripped turn must match to end a sentence. A turn whose "
+                    "last line is a list item or table row needs none.")
+    dangling_words: tuple[Annotated[str, Field(pattern=r"^[\w']+$")], ...] = Field(
+        default=DEFAULT_DANGLING_WORDS,
+        description="A turn ending on one of these words (or on , ; : - ( / &) is truncated even as a "
+                    "list item.")
+
+    @field_validator("terminal_pattern")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return _check_rust_regex(value)
+
+
+class QualityConfig(BaseModel):
+    """Configuration of the `filter_quality` step: one sub-config per check, each with ``enabled``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Run the step at all; when off every record is kept "
+                                                    "with null annotation columns.")
+    ends_on_user: EndsOnUserCheck = Field(default_factory=EndsOnUserCheck,
+                                          description="quality.ends_on_user (check 1).")
+    placeholder: PlaceholderCheck = Field(default_factory=PlaceholderCheck,
+                                          description="quality.placeholder (check 2).")
+    refusal: RefusalCheck = Field(default_factory=RefusalCheck, description="quality.refusal (check 3).")
+    length: LengthCheck = Field(default_factory=LengthCheck,
+                                description="quality.too_short / quality.too_long (checks 4, 5).")
+    alpha: AlphaCheck = Field(default_factory=AlphaCheck, description="quality.low_alpha (check 6).")
+    repetition: RepetitionCheck = Field(default_factory=RepetitionCheck,
+                                        description="quality.repetition (check 7).")
+    language: LanguageCheck = Field(default_factory=LanguageCheck,
+                                    description="quality.wrong_language (check 8).")
+    truncated: TruncationCheck = Field(default_factory=TruncationCheck,
+                                       description="quality.truncated (check 9).")
+
+
+# --------------------------------------------------------------------------- measures
+
+_el = pl.element()
+_ANNOTATION_DTYPES = {"q_words": pl.Int64, "q_alpha": pl.Float64, "q_dup_ngram": pl.Float64,
+                      "q_top_ngram": pl.Float64, "q_lang": pl.String}
+
+
+def _assistant_turns(frame: pl.DataFrame) -> pl.Expr:
+    """Assistant turn contents per record, with ``chosen`` appended as the last turn when set."""
+    turns = contents("assistant")
+    if "chosen" in frame.columns:
+        turns = (pl.when(pl.col("chosen").is_not_null())
+                 .then(pl.concat_list(turns, pl.col("chosen")))
+                 .otherwise(turns))
+    return turns
+
+
+def _ngrams(words: pl.Expr, n: int) -> pl.Expr:
+    """List of space-joined word n-grams of a list-of-words column."""
+    if n == 1:
+        return words
+    return words.list.eval(pl.concat_str([_el.shift(-i) for i in range(n)], separator=" ").drop_nulls())
+
+
+def _first_index(flags: pl.Expr) -> pl.Expr:
+    """1-based index of the first true in a list of booleans, null when none is true."""
+    return pl.when(flags.list.any()).then(flags.list.arg_max().cast(pl.Int64) + 1)
+
+
+def _placeholder_flags(config: PlaceholderCheck) -> pl.Expr:
+    stripped = _el.str.strip_chars().str.to_lowercase()
+    flag = _el.is_null() | (stripped.str.len_chars() == 0)
+    if config.patterns:
+        anchored = "^(?:" + "|".join(f"(?:{p})" for p in config.patterns) + r")\z"
+        flag = flag | stripped.str.contains(anchored)
+    return pl.col("_turns").list.eval(flag)
+
+
+def _truncation_codes(config: TruncationCheck) -> pl.Expr:
+    """Per assistant turn: 0 fine, 1 unclosed code fence, 2 dangling word/comma, 3 no terminal char."""
+    text = _el.fill_null("").str.strip_chars()
+    fence_open = (text.str.count_matches("```", literal=True) % 2) == 1
+    dangling_words = "|".join(re.escape(w) for w in config.dangling_words)
+    dangling_re = r"(?i)(?:[,;:\-–—(/&]" + (rf"|\b(?:{dangling_words})" if dangling_words else "") + r")\z"
+    dangling = text.str.contains(dangling_re)
+    list_line = text.str.contains(r"(?m)^[ \t]*(?:[-*+•][ \t]|\d+[.)][ \t]|\|)[^\n]*\z")
+    unfinished = ~text.str.contains(config.terminal_pattern) & ~list_line
+    code = (pl.when(fence_open).then(1).when(dangling).then(2).when(unfinished).then(3).otherwise(0))
+    turns = pl.col("_turns")
+    if config.turns == "last":
+        turns = turns.list.tail(1)
+    return turns.list.eval(code.cast(pl.Int8))
+
+
+def _measure(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
+    """Add the measure columns (``_``-prefixed scratch and ``q_*`` annotations) for enabled checks."""
+    f = frame.with_columns(_assistant_turns(frame).alias("_turns"))
+    f = f.with_columns(
+        pl.col("_turns").list.len().alias("_n_turns"),
+        pl.col("_turns").list.join("\n", ignore_nulls=True).alias("_text"),
+    ).with_columns(pl.col("_text").str.replace_all(_CODE_FENCE_BLOCK, " ").alias("_prose"))
+
+    cols: list[pl.Expr] = []
+    if config.ends_on_user.enabled:
+        last_role = pl.col("messages").list.last().struct.field("role")
+        on_user = last_role == "user"
+        if "chosen" in f.columns:
+            on_user = on_user & pl.col("chosen").is_null()
+        cols.append(on_user.fill_null(False).alias("_on_user"))
+    if config.placeholder.enabled:
+        flags = _placeholder_flags(config.placeholder)
+        cols.append((pl.when(pl.col("_n_turns") == 0).then(0).otherwise(_first_index(flags))).alias("_ph_turn"))
+    if config.refusal.enabled and config.refusal.phrases:
+        phrases = sorted({p.lower().replace("’", "'") for p in config.refusal.phrases})
+        hay = pl.col("_text").str.replace_all("’", "'", literal=True).str.to_lowercase()
+        cols.append(hay.str.extract_many(phrases, ascii_case_insensitive=True).list.first().alias("_refusal"))
+    if config.length.enabled:
+        scope_text = pl.col("_text") if config.length.scope == "assistant" else \
+            contents().list.join("\n", ignore_nulls=True).fill_null("")
+        cols.append(scope_text.str.count_matches(WORD_PATTERN).cast(pl.Int64).alias("q_words"))
+    if config.alpha.enabled:
+        nonspace = pl.col("_prose").str.count_matches(r"\S")
+        letters = pl.col("_prose").str.count_matches(r"\p{L}")
+        cols += [nonspace.alias("_nonspace"), letters.alias("_letters"),
+                 pl.when(nonspace >= config.alpha.min_chars).then(letters / nonspace).alias("q_alpha")]
+    need_words = config.repetition.enabled or config.language.enabled
+    if need_words:
+        lower = pl.col("_prose").str.to_lowercase()
+        if config.repetition.enabled:
+            cols.append(lower.str.extract_all(r"[\p{L}\p{N}'’]+").alias("_words"))
+        if config.language.enabled:  # apostrophes split: French l'/qu'/n' and English n't become stopwords
+            cols.append(lower.str.extract_all(r"\p{L}+").alias("_lwords"))
+    f = f.with_columns(cols)
+
+    cols = []
+    if config.repetition.enabled:
+        rc = config.repetition
+        n_words = pl.col("_words").list.len()
+        dup = _ngrams(pl.col("_words"), rc.dup_ngram)
+        dup_frac = 1.0 - dup.list.n_unique() / dup.list.len()
+        top = _ngrams(pl.col("_words"), rc.top_ngram).list.eval(_el.unique_counts().max()).list.first()
+        top_frac = pl.min_horizontal(top * rc.top_ngram / n_words, pl.lit(1.0))
+        judged = n_words >= max(rc.min_words, rc.dup_ngram, rc.top_ngram)
+        cols += [pl.when(judged).then(dup_frac.fill_null(0.0)).alias("q_dup_ngram"),
+                 pl.when(judged).then(top_frac.fill_null(0.0)).alias("q_top_ngram")]
+    if config.language.enabled:
+        cols += _language_ratios()
+    f = f.with_columns(cols)
+    if config.language.enabled:
+        f = f.with_columns(_language(config.language))
+    return f
+
+
+def _language_ratios() -> list[pl.Expr]:
+    """``_lr_<lang>``: the share of the prose's words that are stopwords of each language."""
+    words = pl.col("_lwords")
+    n = words.list.len()
+    return [(words.list.eval(_el.is_in(sorted(STOPWORDS[lang]))).list.sum() / n).alias(f"_lr_{lang}")
+            for lang in LANGUAGES]
+
+
+def _language(lc: LanguageCheck) -> pl.Expr:
+    """``q_lang``: the best stopword-ratio language, ties going to an expected one; 'unknown' below
+    ``min_stopword_ratio``; 'other' for mostly non-Latin letters; null when too short to judge."""
+    n = pl.col("_lwords").list.len()
+    ratios = {lang: pl.col(f"_lr_{lang}") for lang in LANGUAGES}
+    # Expected languages first, so that max/arg_max ties resolve towards an expected language.
+    order = list(lc.expected) + [lang for lang in LANGUAGES if lang not in lc.expected]
+    stacked = pl.concat_list([ratios[lang] for lang in order])
+    best = stacked.list.max()
+    best_lang = pl.lit(order).list.get(stacked.list.arg_max().cast(pl.Int64))
+    letters = pl.col("_prose").str.count_matches(r"\p{L}")
+    latin = pl.col("_prose").str.count_matches(r"\p{Latin}")
+    n_script_words = pl.col("_prose").str.count_matches(WORD_PATTERN)
+    return (pl.when(n_script_words < lc.min_words).then(None)
+            .when((letters > 0) & (latin / letters < lc.min_latin_ratio)).then(pl.lit("other"))
+            .when(n < lc.min_words).then(None)
+            .when(best < lc.min_stopword_ratio).then(pl.lit("unknown"))
+            .otherwise(best_lang)
+            .alias("q_lang"))
+
+
+def _fmt(x: pl.Expr, digits: int = 3) -> pl.Expr:
+    return x.round(digits).cast(pl.String)
+
+
+# --------------------------------------------------------------------------- step
+
+
+def filter_quality(frame: pl.DataFrame, config: QualityConfig) -> StepResult:
+    """Reject records that fail a heuristic quality check; annotate the kept ones.
+
+    The reason of a reject is the first failing check in `CHECK_ORDER`; its
+    ``detail`` names the measure and the threshold. Kept rows gain the
+    `ANNOTATION_COLUMNS` (see the module docstring); reject rows follow the
+    step contract. ``stats`` (additive): ``words_sum``, ``letters_sum`` and
+    ``nonspace_sum`` (their ratio is the corpus alpha ratio), ``lang.<code>``
+    counts of the language guess, and ``fails.<check>`` counts of every check
+    a record fails (not only the first), which show what a re-ordered or
+    disabled check would have caught.
+    """
+    base = frame.drop([c for c in ANNOTATION_COLUMNS if c in frame.columns])
+    if not config.enabled:
+        annotated = base.with_columns([pl.lit(None, dtype=d).alias(c) for c, d in _ANNOTATION_DTYPES.items()])
+        return partition(STEP, annotated.with_columns(pl.lit(None, dtype=pl.String).alias("_reason")), {})
+
+    measured = _measure(base, config)
+    checks = _checks(measured, config)
+
+    reason = pl.lit(None, dtype=pl.String)
+    detail = pl.lit(None, dtype=pl.String)
+    for name, fails, why in reversed(checks):  # built inside out: the first check in order wins
+        reason = pl.when(fails).then(pl.lit(f"{STEP}.{name}")).otherwise(reason)
+        detail = pl.when(fails).then(why).otherwise(detail)
+    judged = measured.with_columns(
+        [fails.alias(f"_fails_{name}") for name, fails, _ in checks] + [reason.alias("_reason"),
+                                                                          detail.alias("_detail")])
+    stats = _stats(judged, [name for name, _, _ in checks], config)
+    for c, d in _ANNOTATION_DTYPES.items():
+        if c not in judged.columns:
+            judged = judged.with_columns(pl.lit(None, dtype=d).alias(c))
+        else:
+            judged = judged.with_columns(pl.col(c).cast(d))
+    scratch = [c for c in judged.columns if c.startswith("_") and c not in ("_reason", "_detail")]
+    out = judged.drop(scratch).select([*base.columns, *ANNOTATION_COLUMNS, "_reason", "_detail"])
+    return partition(STEP, out, stats)
+
+
+def _checks(f: pl.DataFrame, config: QualityConfig) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(check name, fails expression, detail expression) for every enabled check, in `CHECK_ORDER`."""
+    out: list[tuple[str, pl.Expr, pl.Expr]] = []
+    n_turns = pl.col("_n_turns").cast(pl.String)
+    if config.ends_on_user.enabled:
+        out.append(("ends_on_user", pl.col("_on_user"), pl.lit("last turn is a user turn")))
+    if config.placeholder.enabled:
+        ph = pl.col("_ph_turn")
+        out.append(("placeholder", ph.is_not_null(),
+                    pl.when(ph == 0).then(pl.lit("no assistant text"))
+                    .otherwise(pl.format("assistant turn {} of {} is empty or a placeholder",
+                                         ph.cast(pl.String), n_turns))))
+    if config.refusal.enabled and config.refusal.phrases:
+        out.append(("refusal", pl.col("_refusal").is_not_null(),
+                    pl.format("matches refusal phrase '{}'", pl.col("_refusal"))))
+    if config.length.enabled:
+        lc = config.length
+        words = pl.col("q_words")
+        scope = lc.scope
+        out.append(("too_short", words < lc.min_words,
+                    pl.format(f"{scope} words {{}} < min_words {lc.min_words}", words.cast(pl.String))))
+        if lc.max_words is not None:
+            out.append(("too_long", words > lc.max_words,
+                        pl.format(f"{scope} words {{}} > max_words {lc.max_words}", words.cast(pl.String))))
+    if config.alpha.enabled:
+        a = pl.col("q_alpha")
+        out.append(("low_alpha", a < config.alpha.min_ratio,
+                    pl.format(f"alpha ratio {{}} < min_ratio {config.alpha.min_ratio}", _fmt(a))))
+    if config.repetition.enabled:
+        rc = config.repetition
+        d, t = pl.col("q_dup_ngram"), pl.col("q_top_ngram")
+        out.append(("repetition", (d > rc.max_dup_ngram_frac) | (t > rc.max_top_ngram_frac),
+                    pl.when(d > rc.max_dup_ngram_frac)
+                    .then(pl.format(f"duplicate {rc.dup_ngram}-gram fraction {{}} > {rc.max_dup_ngram_frac}",
+                                    _fmt(d)))
+                    .otherwise(pl.format(f"top {rc.top_ngram}-gram covers {{}} of words > {rc.max_top_ngram_frac}",
+                                         _fmt(t)))))
+    if config.language.enabled:
+        lc = config.language
+        lang = pl.col("q_lang")
+        wrong = lang.is_not_null() & ~lang.is_in(list(lc.expected))
+        if not lc.reject_unknown:
+            wrong = wrong & (lang != "unknown")
+        best_expected = pl.max_horizontal([pl.col(f"_lr_{x}") for x in lc.expected])
+        own = pl.coalesce([pl.when(lang == x).then(pl.col(f"_lr_{x}")) for x in LANGUAGES])
+        expected = ",".join(lc.expected)
+        out.append(("wrong_language", wrong,
+                    pl.when(lang == "other")
+                    .then(pl.lit(f"language other (Latin-script letters below {lc.min_latin_ratio}), "
+                                 f"expected {expected}"))
+                    .when(lang == "unknown")
+                    .then(pl.format(f"language unknown (best stopword ratio {{}} < {lc.min_stopword_ratio}), "
+                                    f"expected {expected}", _fmt(pl.max_horizontal(
+                                        [pl.col(f"_lr_{x}") for x in LANGUAGES]))))
+                    .otherwise(pl.format(f"language {{}} (stopword ratio {{}}) not in expected {expected} "
+                                         f"(best expected ratio {{}})", lang, _fmt(own), _fmt(best_expected)))))
+    if config.truncated.enabled:
+        codes = _truncation_codes(config.truncated)
+        idx = _first_index(codes.list.eval(_el > 0))
+        if config.truncated.turns == "last":
+            idx = pl.when(idx.is_not_null()).then(pl.col("_n_turns").cast(pl.Int64))
+        kind = codes.list.eval(_el.filter(_el > 0).first()).list.first()
+        why = (pl.when(kind == 1).then(pl.lit("an unclosed code fence"))
+               .when(kind == 2).then(pl.lit("a dangling connector word or comma"))
+               .otherwise(pl.lit("no sentence-ending punctuation")))
+        out.append(("truncated", idx.is_not_null(),
+                    pl.format("assistant turn {} of {} ends mid-sentence: {}",
+                              idx.cast(pl.String), n_turns, why)))
+    return [(name, fails.fill_null(False), why) for name, fails, why in out]
+
+
+def _stats(f: pl.DataFrame, names: list[str], config: QualityConfig) -> dict[str, float]:
+    aggs: list[pl.Expr] = [pl.col(f"_fails_{n}").sum().alias(f"fails.{n}") for n in names]
+    if config.length.enabled:
+        aggs.append(pl.col("q_words").sum().alias("words_sum"))
+    if config.alpha.enabled:
+        aggs += [pl.col("_letters").sum().alias("letters_sum"), pl.col("_nonspace").sum().alias("nonspace_sum")]
+    row = f.select(aggs).row(0, named=True) if aggs else {}
+    stats = {k: float(v or 0) for k, v in row.items()}
+    if config.language.enabled:
+        for lang, count in f.get_column("q_lang").drop_nulls().value_counts().iter_rows():
+            stats[f"lang.{lang}"] = float(count)
+    return stats
