@@ -19,6 +19,9 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                    help="output format (repeatable; default chatml)")
     p.add_argument("--against", help="earlier run directory: dedup against its curated corpus")
     p.add_argument("--eval-file", action="append", default=[], help="eval set to decontaminate train against")
+    p.add_argument("--mix", action="append", default=[], metavar="FILE",
+                   help="general instruction data to blend into train (see --mix-fraction)")
+    p.add_argument("--mix-fraction", type=float, default=None, help="target fraction of train (default 0.05)")
     p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
     p.add_argument("--set", action="append", default=[], metavar="STEP.FIELD=VALUE",
@@ -49,6 +52,10 @@ def run_cli(args: argparse.Namespace) -> int:
         overrides["against"] = args.against
     if args.eval_file:
         overrides["decontam.eval_files"] = args.eval_file
+    if args.mix:
+        overrides["mix.files"] = args.mix
+    if args.mix_fraction is not None:
+        overrides["mix.fraction"] = args.mix_fraction
     if args.perplexity:
         overrides["perplexity.enabled"] = True
     if args.no_pii:

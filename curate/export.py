@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.frame import row_to_record
-from curate.split import SPLITS
+from curate.split import SPLITS, group_digest
 from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
 from schemas.convert import ConversionError, from_record
 from schemas.jsonl import write_jsonl_atomic
@@ -17,8 +17,7 @@ from schemas.manifest import FileEntry
 
 def _public_meta(row: dict) -> dict:
     """Per-record metadata in outputs: provenance and lineage, the group key only as a hash."""
-    group = hashlib.sha256(row["group"].encode()).hexdigest()[:16]
-    return {"provenance": row["provenance"], "group": group, "source": row["source"], "line": row["line"]}
+    return {"provenance": row["provenance"], "group": group_digest(row["group"]), "source": row["source"], "line": row["line"]}
 
 
 def export(frame: pl.DataFrame, out_dir: Path, formats: list[str]) -> tuple[StepResult, list[FileEntry]]:

@@ -61,7 +61,7 @@ class Step:
     name: str
     config: Any
     fn: Callable[[pl.DataFrame], StepResult]
-    holds_raw_text: bool = True  # its kept frame may still contain unscrubbed PII
+    adds_records: bool = False  # a source of records (ingest, mix): its n_in counts what it brought in
 
 
 @dataclass
@@ -153,8 +153,10 @@ def run_steps(steps: list[Step], root_key: str, first_input: Callable[[], pl.Dat
             on_step(s.name, "running")
         t0 = time.perf_counter()
         result = s.fn(frame)
-        # The first step makes records from files: its n_in is what it found there.
-        result = checked(result, result.report.n_in if i == 0 else frame.height)
+        # A source step (ingest, mix) brings records in: its n_in is what it received plus what it found.
+        if s.adds_records and result.report.n_in < frame.height:
+            raise AssertionError(f"step {s.name} reports fewer inputs than it was given")
+        result = checked(result, result.report.n_in if s.adds_records else frame.height)
         timings[s.name] = time.perf_counter() - t0
         cache.save(i, s.name, keys[i], result, result.extra)
         _fault_pause(s.name)

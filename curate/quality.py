@@ -76,7 +76,7 @@ DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
     r"<[^<>]*>",                                       # "<answer>"
     r"\{\{?[^{}]*\}\}?",                               # "{answer}", "{{response}}"
     r"(?:(?:insert|your|add|write|put) )?(?:the |your )?(?:answer|response|reply|text|content|output) (?:goes )?here\.?",
-    r"(?s).*\blorem ipsum\b.*",                        # lorem ipsum anywhere in the turn
+    r"(?s).*lorem ipsum.*",                            # lorem ipsum anywhere in the turn
 )
 
 # Literal phrases, matched case-insensitively anywhere in the assistant text (’ is read as ').
@@ -297,6 +297,11 @@ class QualityConfig(BaseModel):
 _el = pl.element()
 _ANNOTATION_DTYPES = {"q_words": pl.Int64, "q_alpha": pl.Float64, "q_dup_ngram": pl.Float64,
                       "q_top_ngram": pl.Float64, "q_lang": pl.String}
+# Whitespace for the alpha ratio, counted as literals (memchr-fast, unlike a \s regex).
+_SPACES = (" ", "\n", "\t", "\r", "\u00a0")
+_NON_LATIN_LETTER = r"[^\P{L}\p{Latin}]"
+_TAIL_CHARS = 400  # truncation is judged on the end of a turn; a bounded tail keeps regexes cheap
+_HASH_MULT = 0x100000001B3  # FNV-1 64-bit prime: combines word hashes into n-gram hashes (wrapping u64)
 
 
 def _assistant_turns(frame: pl.DataFrame) -> pl.Expr:
@@ -307,13 +312,6 @@ def _assistant_turns(frame: pl.DataFrame) -> pl.Expr:
                  .then(pl.concat_list(turns, pl.col("chosen")))
                  .otherwise(turns))
     return turns
-
-
-def _ngrams(words: pl.Expr, n: int) -> pl.Expr:
-    """List of space-joined word n-grams of a list-of-words column."""
-    if n == 1:
-        return words
-    return words.list.eval(pl.concat_str([_el.shift(-i) for i in range(n)], separator=" ").drop_nulls())
 
 
 def _first_index(flags: pl.Expr) -> pl.Expr:
@@ -332,10 +330,12 @@ def _placeholder_flags(config: PlaceholderCheck) -> pl.Expr:
 
 def _truncation_codes(config: TruncationCheck) -> pl.Expr:
     """Per assistant turn: 0 fine, 1 unclosed code fence, 2 dangling word/comma, 3 no terminal char."""
-    text = _el.fill_null("").str.strip_chars()
-    fence_open = (text.str.count_matches("```", literal=True) % 2) == 1
+    full = _el.fill_null("")
+    text = full.str.slice(-_TAIL_CHARS).str.strip_chars()
+    fence_open = (full.str.count_matches("```", literal=True) % 2) == 1
     dangling_words = "|".join(re.escape(w) for w in config.dangling_words)
-    dangling_re = r"(?i)(?:[,;:\-–—(/&]" + (rf"|\b(?:{dangling_words})" if dangling_words else "") + r")\z"
+    # (?:^|\W) rather than \b: a Unicode word boundary keeps the regex off its fast DFA path.
+    dangling_re = r"(?i)(?:[,;:\-–—(/&]" + (rf"|(?:^|\W)(?:{dangling_words})" if dangling_words else "") + r")\z"
     dangling = text.str.contains(dangling_re)
     list_line = text.str.contains(r"(?m)^[ \t]*(?:[-*+•][ \t]|\d+[.)][ \t]|\|)[^\n]*\z")
     unfinished = ~text.str.contains(config.terminal_pattern) & ~list_line
@@ -347,11 +347,18 @@ def _truncation_codes(config: TruncationCheck) -> pl.Expr:
 
 
 def _measure(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
-    """Add the measure columns (``_``-prefixed scratch and ``q_*`` annotations) for enabled checks."""
-    f = frame.with_columns(_assistant_turns(frame).alias("_turns"))
+    """Add the measure columns (``_``-prefixed scratch and ``q_*`` annotations) of enabled checks.
+
+    Each text is scanned by as few regexes as possible: one extraction of
+    letter runs from the lower-cased prose feeds the alpha ratio, repetition and
+    language; whitespace is counted with literal searches; the costly script
+    check runs only on the rows that contain a non-Latin letter at all.
+    """
+    f = frame.with_columns(_assistant_turns(frame).alias("_turns"),
+                           pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"))
     f = f.with_columns(
         pl.col("_turns").list.len().alias("_n_turns"),
-        pl.col("_turns").list.join("\n", ignore_nulls=True).alias("_text"),
+        pl.col("_turns").list.join("\n", ignore_nulls=True).fill_null("").alias("_text"),
     ).with_columns(pl.col("_text").str.replace_all(_CODE_FENCE_BLOCK, " ").alias("_prose"))
 
     cols: list[pl.Expr] = []
@@ -373,61 +380,114 @@ def _measure(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
             contents().list.join("\n", ignore_nulls=True).fill_null("")
         cols.append(scope_text.str.count_matches(WORD_PATTERN).cast(pl.Int64).alias("q_words"))
     if config.alpha.enabled:
-        nonspace = pl.col("_prose").str.count_matches(r"\S")
-        letters = pl.col("_prose").str.count_matches(r"\p{L}")
-        cols += [nonspace.alias("_nonspace"), letters.alias("_letters"),
-                 pl.when(nonspace >= config.alpha.min_chars).then(letters / nonspace).alias("q_alpha")]
-    need_words = config.repetition.enabled or config.language.enabled
-    if need_words:
-        lower = pl.col("_prose").str.to_lowercase()
-        if config.repetition.enabled:
-            cols.append(lower.str.extract_all(r"[\p{L}\p{N}'’]+").alias("_words"))
-        if config.language.enabled:  # apostrophes split: French l'/qu'/n' and English n't become stopwords
-            cols.append(lower.str.extract_all(r"\p{L}+").alias("_lwords"))
+        spaces = pl.sum_horizontal([pl.col("_prose").str.count_matches(c, literal=True) for c in _SPACES])
+        cols.append((pl.col("_prose").str.len_chars() - spaces).alias("_nonspace"))
+    if config.alpha.enabled or config.repetition.enabled or config.language.enabled:
+        # Letter runs: apostrophes split ("don't" -> don, t; French "l'eau" -> l, eau), digits drop out.
+        cols.append(pl.col("_prose").str.to_lowercase().str.extract_all(r"\p{L}+").alias("_words"))
     f = f.with_columns(cols)
 
     cols = []
-    if config.repetition.enabled:
-        rc = config.repetition
-        n_words = pl.col("_words").list.len()
-        dup = _ngrams(pl.col("_words"), rc.dup_ngram)
-        dup_frac = 1.0 - dup.list.n_unique() / dup.list.len()
-        top = _ngrams(pl.col("_words"), rc.top_ngram).list.eval(_el.unique_counts().max()).list.first()
-        top_frac = pl.min_horizontal(top * rc.top_ngram / n_words, pl.lit(1.0))
-        judged = n_words >= max(rc.min_words, rc.dup_ngram, rc.top_ngram)
-        cols += [pl.when(judged).then(dup_frac.fill_null(0.0)).alias("q_dup_ngram"),
-                 pl.when(judged).then(top_frac.fill_null(0.0)).alias("q_top_ngram")]
+    if config.alpha.enabled:
+        letters = pl.col("_words").list.eval(_el.str.len_chars()).list.sum()
+        cols.append(letters.alias("_letters"))
     if config.language.enabled:
         cols += _language_ratios()
     f = f.with_columns(cols)
     if config.language.enabled:
-        f = f.with_columns(_language(config.language))
+        f = f.with_columns([(pl.col("_lcounts").list.get(bit) / pl.col("_nlw")).alias(f"_lr_{lang}")
+                            for bit, lang in enumerate(LANGUAGES)])
+
+    if config.alpha.enabled:
+        nonspace = pl.col("_nonspace")
+        f = f.with_columns(pl.when(nonspace >= config.alpha.min_chars)
+                           .then(pl.col("_letters") / nonspace).alias("q_alpha"))
+    if config.repetition.enabled:
+        f = _repetition(f, config.repetition)
+    if config.language.enabled:
+        f = _script(f, config.language).with_columns(_language(config.language))
     return f
 
 
+def _ngram_hash(h: pl.Expr, n: int) -> pl.Expr:
+    out = h
+    for k in range(1, n):
+        out = out * _HASH_MULT + h.shift(-k)
+    return out
+
+
+def _repetition(f: pl.DataFrame, rc: RepetitionCheck) -> pl.DataFrame:
+    """``q_dup_ngram`` and ``q_top_ngram`` from word hashes, one row per word (explode + group_by).
+
+    Hashing words and combining the hashes of n neighbours avoids building
+    n-gram strings; a 64-bit collision would only lower a score slightly.
+    """
+    ex = (f.select("_row", pl.col("_words").list.eval(_el.hash(seed=0)).alias("_h"))
+          .explode("_h").drop_nulls("_h"))
+    row = pl.col("_row")
+    ex = ex.with_columns(
+        _ngram_hash(pl.col("_h"), rc.dup_ngram).alias("_gd"),
+        (row.shift(-(rc.dup_ngram - 1)) == row).fill_null(False).alias("_okd"),
+        _ngram_hash(pl.col("_h"), rc.top_ngram).alias("_gt"),
+        (row.shift(-(rc.top_ngram - 1)) == row).fill_null(False).alias("_okt"),
+    )
+    gd, gt = pl.col("_gd").filter(pl.col("_okd")), pl.col("_gt").filter(pl.col("_okt"))
+    per_row = ex.group_by("_row").agg(
+        pl.len().alias("_nw"),
+        (1.0 - gd.n_unique() / gd.len()).alias("_dup"),
+        (gt.unique_counts().max() * rc.top_ngram / pl.len()).clip(upper_bound=1.0).alias("_top"),
+    )
+    judged = pl.col("_nw") >= max(rc.min_words, rc.dup_ngram, rc.top_ngram)
+    per_row = per_row.select(
+        "_row",
+        pl.when(judged).then(pl.col("_dup").fill_null(0.0)).alias("q_dup_ngram"),
+        pl.when(judged).then(pl.col("_top").fill_null(0.0)).alias("q_top_ngram"),
+    )
+    return f.join(per_row, on="_row", how="left", maintain_order="left")
+
+
 def _language_ratios() -> list[pl.Expr]:
-    """``_lr_<lang>``: the share of the prose's words that are stopwords of each language."""
-    words = pl.col("_lwords")
-    n = words.list.len()
-    return [(words.list.eval(_el.is_in(sorted(STOPWORDS[lang]))).list.sum() / n).alias(f"_lr_{lang}")
-            for lang in LANGUAGES]
+    """``_lr_<lang>``: the share of the prose's words that are stopwords of each language.
+
+    One hash lookup per word gives a bitmask of the languages it is a stopword of.
+    """
+    masks: dict[str, int] = {}
+    for bit, lang in enumerate(LANGUAGES):
+        for word in STOPWORDS[lang]:
+            masks[word] = masks.get(word, 0) | (1 << bit)
+    bits = pl.col("_words").list.eval(_el.replace_strict(masks, default=0, return_dtype=pl.UInt8))
+    n = pl.col("_words").list.len()
+    # One list of per-language counts, so the lookup runs once (eager polars does not share subexpressions).
+    counts = bits.list.eval(pl.concat_list([((_el & (1 << bit)) > 0).sum() for bit in range(len(LANGUAGES))]))
+    return [counts.list.first().alias("_lcounts"), n.alias("_nlw")]
+
+
+def _script(f: pl.DataFrame, lc: LanguageCheck) -> pl.DataFrame:
+    """``_other``: the prose is long enough to judge and mostly letters of scripts other than Latin.
+
+    Computed only on the rows holding a non-Latin letter (usually few), then joined back.
+    """
+    has_other = f.select("_row", pl.col("_prose").str.contains(_NON_LATIN_LETTER).alias("_x")).filter("_x")
+    sub = f.join(has_other.select("_row"), on="_row", how="semi")
+    prose = pl.col("_prose")
+    letters = prose.str.replace_all(r"\P{L}+", "").str.len_chars()
+    latin = prose.str.replace_all(r"\P{Latin}+", "").str.len_chars()
+    sub = sub.select("_row", ((prose.str.count_matches(WORD_PATTERN) >= lc.min_words)
+                              & (latin < lc.min_latin_ratio * letters)).alias("_other"))
+    return (f.join(sub, on="_row", how="left", maintain_order="left")
+            .with_columns(pl.col("_other").fill_null(False)))
 
 
 def _language(lc: LanguageCheck) -> pl.Expr:
     """``q_lang``: the best stopword-ratio language, ties going to an expected one; 'unknown' below
     ``min_stopword_ratio``; 'other' for mostly non-Latin letters; null when too short to judge."""
-    n = pl.col("_lwords").list.len()
-    ratios = {lang: pl.col(f"_lr_{lang}") for lang in LANGUAGES}
-    # Expected languages first, so that max/arg_max ties resolve towards an expected language.
+    n = pl.col("_words").list.len()
+    # Expected languages first, so that arg_max ties resolve towards an expected language.
     order = list(lc.expected) + [lang for lang in LANGUAGES if lang not in lc.expected]
-    stacked = pl.concat_list([ratios[lang] for lang in order])
+    stacked = pl.concat_list([pl.col(f"_lr_{lang}") for lang in order])
     best = stacked.list.max()
     best_lang = pl.lit(order).list.get(stacked.list.arg_max().cast(pl.Int64))
-    letters = pl.col("_prose").str.count_matches(r"\p{L}")
-    latin = pl.col("_prose").str.count_matches(r"\p{Latin}")
-    n_script_words = pl.col("_prose").str.count_matches(WORD_PATTERN)
-    return (pl.when(n_script_words < lc.min_words).then(None)
-            .when((letters > 0) & (latin / letters < lc.min_latin_ratio)).then(pl.lit("other"))
+    return (pl.when(pl.col("_other")).then(pl.lit("other"))
             .when(n < lc.min_words).then(None)
             .when(best < lc.min_stopword_ratio).then(pl.lit("unknown"))
             .otherwise(best_lang)

@@ -15,10 +15,11 @@ from curate.dedup import exact_dedup, minhash_params, near_dedup
 from curate.export import export
 from curate.frame import empty_frame, full_text
 from curate.ingest import discover, ingest_step
+from curate.mix import mix_general
 from curate.normalize import normalize
 from curate.pipeline import (RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
                              run_steps, tool_version)
-from curate.split import SPLITS, decontaminate, overlaps, shared_groups, split_by_group
+from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
 from curate.step import StepReport
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry, Manifest, StepCounts
@@ -40,9 +41,9 @@ def _eval_texts(files: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str]]:
+def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str], dict[str, str]]:
     if not against:
-        return {}, None, []
+        return {}, None, [], {}
     from curate import minhash
 
     d = Path(against) / "corpus"
@@ -51,7 +52,8 @@ def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | Non
         fail(f"{against}: no corpus index (corpus/index.parquet); point --against at an earlier run directory")
     idx = pl.read_parquet(d / "index.parquet")
     sf = minhash.load_signatures(d / "signatures.parquet")
-    return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids)
+    known = dict(zip(idx["group"].to_list(), idx["split"].to_list()))
+    return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids), known
 
 
 def optional_steps(cfg: PipelineConfig) -> list[Step]:
@@ -89,10 +91,11 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
     out.mkdir(parents=True, exist_ok=True)
     files, notes = discover(inputs)
     inputs_m = input_entries(files)
-    exact_index, old_sigs, old_ids = _corpus_index(cfg.against)
+    exact_index, old_sigs, old_ids, known_groups = _corpus_index(cfg.against)
     eval_texts = _eval_texts(cfg.decontam.eval_files)
     eval_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.decontam.eval_files])
-    against_digest = _h(str(cfg.against), str(len(exact_index)))
+    mix_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.mix.files])
+    against_digest = _h(str(cfg.against), str(len(exact_index)), str(sorted(known_groups.items())))
     sig_holder: dict[str, np.ndarray] = {}
     def do_ingest(_: pl.DataFrame):
         return ingest_step(files, cfg.ingest)[0]
@@ -101,17 +104,19 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
         return near_dedup(f, cfg.near_dedup, old_sigs, old_ids)
 
     steps = [
-        Step("ingest", cfg.ingest, do_ingest),
+        Step("ingest", cfg.ingest, do_ingest, adds_records=True),
         Step("normalize", cfg.normalize, lambda f: normalize(f, cfg.normalize)),
         Step("exact_dedup", (cfg.exact_dedup, against_digest), lambda f: exact_dedup(f, cfg.exact_dedup, exact_index)),
         Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
         *optional_steps(cfg),
-        Step("split", cfg.split, lambda f: split_by_group(f, cfg.split)),
+        Step("split", (cfg.split, against_digest), lambda f: split_by_group(f, cfg.split, known_groups)),
+        Step("mix", (cfg.mix, mix_digest, cfg.near_dedup, cfg.exact_dedup),
+             lambda f: mix_general(f, cfg.mix, cfg.near_dedup, cfg.exact_dedup), adds_records=True),
         Step("decontam", (cfg.decontam, eval_digest), lambda f: decontaminate(f, cfg.decontam, eval_texts)),
     ]
     steps = [Step(s.name, s.config.model_dump_json() if hasattr(s.config, "model_dump_json") else
                   json.dumps([c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in s.config]),
-                  s.fn) for s in steps]
+                  s.fn, s.adds_records) for s in steps]
     root_key = _h(*[f"{e.path}:{e.sha256}" for e in inputs_m])
     cache = StepCache(out)
     final, results, reused, timings = run_steps(steps, root_key, empty_frame, cache, on_step)
@@ -128,7 +133,8 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
 
     leak = leak_checks(exp.kept, cfg, eval_texts)
     _write_corpus_index(out, exp.kept, cfg)
-    n_in = reports[0].n_in
+    # Records enter at ingest and (mixed-in candidates) at the mix step.
+    n_in = reports[0].n_in + sum(max(0, b.n_in - a.n_kept) for a, b in zip(reports, reports[1:]))
     totals = {"records_in": n_in, "kept": exp.kept.height, "rejected": int(all_rejects.height)}
     assert totals["records_in"] == totals["kept"] + totals["rejected"], totals
     splits = {s: int((exp.kept["split"] == s).sum()) if exp.kept.height else 0 for s in SPLITS}
@@ -188,7 +194,7 @@ def _write_corpus_index(out: Path, frame: pl.DataFrame, cfg: PipelineConfig) -> 
     keys = exact_keys(frame, cfg.exact_dedup.case_sensitive) if frame.height else []
     idx = pl.DataFrame({"id": frame["id"].to_list() if frame.height else [], "exact_key": keys,
                         "split": frame["split"].to_list() if frame.height else [],
-                        "group": frame["group"].to_list() if frame.height else []},
+                        "group": [group_digest(g) for g in frame["group"].to_list()] if frame.height else []},
                        schema={"id": pl.String, "exact_key": pl.String, "split": pl.String, "group": pl.String})
     tmp = d / ".index.parquet.tmp"
     idx.write_parquet(tmp)

@@ -51,8 +51,19 @@ def bucket(key: str, seed: str, ratios: tuple[float, float, float]) -> str:
     return "test"
 
 
-def split_by_group(frame: pl.DataFrame, cfg: SplitConfig) -> StepResult:
-    """Add a ``split`` column. Every group and every near-dup cluster lands in one split."""
+def group_digest(group: str) -> str:
+    """The group key as written to outputs and the corpus index (never the raw key)."""
+    import hashlib
+
+    return hashlib.sha256(group.encode()).hexdigest()[:16]
+
+
+def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] | None = None) -> StepResult:
+    """Add a ``split`` column. Every group and every near-dup cluster lands in one split.
+
+    ``known`` maps group digests of an earlier corpus to their split: such groups
+    keep it (old assignments never move); new groups are placed by hash.
+    """
     uf = _UnionFind()
     groups = frame["group"].to_list()
     clusters = frame["cluster"].to_list() if "cluster" in frame.columns else groups
@@ -70,11 +81,18 @@ def split_by_group(frame: pl.DataFrame, cfg: SplitConfig) -> StepResult:
         for c, prov in zip(comp, frame["provenance"].to_list()):
             if prov in ("synthetic", "mix"):
                 train_only.add(c)
-    split = ["train" if c in train_only else bucket(c.split(":", 1)[1], cfg.seed, cfg.ratios) for c in comp]
+    pinned: dict[str, str] = {}
+    for c, g in sorted(zip(comp, groups)):
+        old = (known or {}).get(group_digest(g))
+        if old and c not in pinned:
+            pinned[c] = old
+    split = [pinned[c] if c in pinned else "train" if c in train_only else
+             bucket(c.split(":", 1)[1], cfg.seed, cfg.ratios) for c in comp]
     df = frame.with_columns(pl.Series("split", split, dtype=pl.String), pl.lit(None, dtype=pl.String).alias("_reason"))
     stats = {f"records_{s}": split.count(s) for s in SPLITS}
     stats["components"] = len(set(comp))
     stats["forced_train_components"] = len(train_only)
+    stats["components_kept_from_earlier_runs"] = len(pinned)
     return partition("split", df, stats)
 
 

@@ -139,3 +139,37 @@ def test_every_step_conserves_records(name):
     assert sum(r.report.reasons.values()) == r.report.n_rejected
     assert set(r.kept["id"]) | set(r.rejects["id"]) == set(f["id"])
     assert all(x.startswith(name.split("_")[0]) or x.startswith("dedup.") for x in r.rejects["reason"])
+
+
+def test_mix_blends_the_target_fraction_dedups_against_domain_and_accounts_for_every_candidate(tmp_path):
+    import json
+
+    from curate.config import MixConfig
+    from curate.mix import mix_general
+
+    domain = records_to_frame([rec(f"d{i}", f"domain answer number {i} about routers and bills") for i in range(6)])
+    domain = domain.with_columns(pl.Series("split", ["train"] * 4 + ["val", "test"]),
+                                 pl.col("id").alias("cluster"), pl.lit(1, dtype=pl.Int64).alias("cluster_size"))
+    mix_file = tmp_path / "general.jsonl"
+    items = [{"id": f"g{i}", "instruction": f"General question {i} about {w}", "output": f"An answer on {w}."}
+             for i, w in enumerate(["maths", "maps", "music", "moons", "maize", "mail"])]
+    items.append({"instruction": "My internet keeps dropping every evening.",
+                  "output": "domain answer number 2 about routers and bills"})  # same as d2
+    mix_file.write_text("".join(json.dumps(x) + "\n" for x in items) + "{bad\n")
+    r = mix_general(domain, MixConfig(files=[str(mix_file)], fraction=1 / 3), NearDedupConfig(), ExactDedupConfig())
+    mixed = r.kept.filter(pl.col("provenance") == "mix")
+    assert mixed.height == 2 and set(mixed["split"]) == {"train"}
+    reasons = sorted(r.rejects["reason"].to_list())
+    assert reasons == ["mix.duplicate_of_domain", "mix.invalid_invalid_json"] + ["mix.over_target"] * 4
+    assert r.report.n_in == 6 + 8 == r.kept.height + r.rejects.height
+
+
+def test_groups_of_an_earlier_corpus_keep_their_split():
+    from curate.split import group_digest
+
+    f = records_to_frame([rec(f"k{i}", f"text {i}", group=f"grp-{i}") for i in range(30)])
+    free = dict(split_by_group(f, SplitConfig()).kept.select("group", "split").rows())
+    flipped = {group_digest(g): ("val" if s == "train" else "train") for g, s in free.items() if g < "grp-2"}
+    pinned = dict(split_by_group(f, SplitConfig(), known=flipped).kept.select("group", "split").rows())
+    assert all(pinned[g] == flipped[group_digest(g)] for g in free if g < "grp-2")
+    assert all(pinned[g] == free[g] for g in free if g >= "grp-2")

