@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -85,10 +86,29 @@ def optional_steps(cfg: PipelineConfig) -> list[Step]:
     return steps
 
 
+@dataclass
+class Plan:
+    """Everything a run needs before its first step: the steps with their cache keys' inputs."""
+
+    steps: list[Step]
+    root_key: str
+    inputs: list[FileEntry]
+    notes: list[str]
+    eval_texts: dict[str, list[str]]
+
+
 def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
         on_step: Callable[[str, str], None] | None = None) -> RunResult:
+    """Run the whole pipeline into ``out_dir``, reusing finished steps."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    p = plan(inputs, cfg)
+    final, results, reused, timings = run_steps(p.steps, p.root_key, empty_frame, StepCache(out), on_step)
+    return finish(p, out, cfg, final, results, reused, timings)
+
+
+def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
+    """Discover and hash inputs, load indexes and eval sets, and build the step list."""
     files, notes = discover(inputs)
     inputs_m = input_entries(files)
     exact_index, old_sigs, old_ids, known_groups = _corpus_index(cfg.against)
@@ -96,7 +116,6 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
     eval_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.decontam.eval_files])
     mix_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.mix.files])
     against_digest = _h(str(cfg.against), str(len(exact_index)), str(sorted(known_groups.items())))
-    sig_holder: dict[str, np.ndarray] = {}
     def do_ingest(_: pl.DataFrame):
         return ingest_step(files, cfg.ingest)[0]
 
@@ -118,9 +137,14 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
                   json.dumps([c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in s.config]),
                   s.fn, s.adds_records) for s in steps]
     root_key = _h(*[f"{e.path}:{e.sha256}" for e in inputs_m])
-    cache = StepCache(out)
-    final, results, reused, timings = run_steps(steps, root_key, empty_frame, cache, on_step)
+    return Plan(steps, root_key, inputs_m, notes, eval_texts)
 
+
+def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results: list, reused: list[str],
+           timings: dict[str, float]) -> RunResult:
+    """Export, write rejects, prove no leaks, write the corpus index, manifest and report."""
+    steps, inputs_m, notes, eval_texts = p.steps, p.inputs, p.notes, p.eval_texts
+    cache = StepCache(out)
     exp, outputs = export(final, out, list(cfg.export.formats))
     reports = [r.report for r in results] + [exp.report]
     all_rejects = pl.concat([r.rejects for r in results] + [exp.rejects], how="vertical_relaxed")
