@@ -41,6 +41,17 @@ def _safe_meta(meta_json: str | None) -> str:
     return orjson.dumps(meta, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def _scrub_with_progress(scrubber: PiiScrubber, convs: list, ids: list[str], chunk: int = 2048) -> list:
+    from tqdm.auto import tqdm
+
+    out: list = []
+    with tqdm(total=len(convs), desc="pii", unit="conv", disable=None, leave=False) as bar:
+        for i in range(0, len(convs), chunk):
+            out.extend(scrubber.scrub(convs[i:i + chunk], ids[i:i + chunk]))
+            bar.update(min(chunk, len(convs) - i))
+    return out
+
+
 def scrub_pii(frame: pl.DataFrame, cfg: PiiStepConfig) -> StepResult:
     if not cfg.enabled or frame.height == 0:
         return partition("pii", frame.with_columns(pl.lit(None, dtype=pl.String).alias("_reason")))
@@ -52,7 +63,7 @@ def scrub_pii(frame: pl.DataFrame, cfg: PiiStepConfig) -> StepResult:
             if r[extra] is not None:
                 conv.append({"role": "assistant", "content": r[extra]})
         convs.append(conv)
-    results = _scrubber(cfg.scrubber_config()).scrub(convs, [r["id"] for r in rows])
+    results = _scrub_with_progress(_scrubber(cfg.scrubber_config()), convs, [r["id"] for r in rows])
     totals: Counter = Counter()
     new_msgs, chosen, rejected, reasons, details = [], [], [], [], []
     for r, res in zip(rows, results):
