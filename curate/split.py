@@ -7,10 +7,8 @@ whole component follows them, so no group ever straddles two splits.
 """
 from __future__ import annotations
 
-import re
-from collections import Counter, defaultdict
-from typing import Iterable
 
+import numpy as np
 import polars as pl
 import xxhash
 
@@ -19,7 +17,6 @@ from curate.frame import full_text
 from curate.step import StepResult, partition
 
 SPLITS = ("train", "val", "test")
-WORD = re.compile(r"\w+")
 
 
 class _UnionFind:
@@ -96,48 +93,65 @@ def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] 
     return partition("split", df, stats)
 
 
-def ngram_hashes(text: str, n: int) -> set[int]:
-    words = WORD.findall(text.lower())
-    if len(words) < n:
-        return set()
-    return {xxhash.xxh64_intdigest(" ".join(words[i:i + n]).encode()) for i in range(len(words) - n + 1)}
+_MIX = None
 
 
-def _eval_ngrams(texts_by_label: dict[str, list[str]], n: int) -> dict[int, str]:
-    owner: dict[int, str] = {}
-    for label, texts in texts_by_label.items():
-        for t in texts:
-            for h in ngram_hashes(t, n):
-                owner.setdefault(h, label)
-    return owner
+def _mix_constants(n: int) -> np.ndarray:
+    global _MIX
+    if _MIX is None or len(_MIX) < n:
+        rng = np.random.default_rng(0x5EED)
+        _MIX = rng.integers(1, 2**63, size=max(n, 64), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    return _MIX[:n]
+
+
+def ngram_table(texts: list[str], n: int) -> pl.DataFrame:
+    """Unique ``(doc, h)`` pairs: every word n-gram (lower-cased ``\\w+`` words) of every text, hashed.
+
+    Vectorised: words are hashed once by polars, n-gram hashes are a weighted
+    sum of word hashes (wrapping uint64), windows never cross documents.
+    """
+    words = pl.Series("t", texts, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
+    lens = words.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = words.explode().drop_nulls()
+    if len(flat) == 0:
+        return pl.DataFrame(schema={"doc": pl.Int64, "h": pl.UInt64})
+    wh = flat.hash(seed=7).to_numpy()
+    total = len(wh)
+    padded = np.concatenate([wh, np.zeros(n, dtype=np.uint64)])
+    h = np.zeros(total, dtype=np.uint64)
+    for k, c in enumerate(_mix_constants(n)):
+        h += padded[k:k + total] * c
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+    starts = np.repeat(np.cumsum(lens) - lens, lens)
+    valid = (np.arange(total) - starts) <= np.repeat(lens, lens) - n
+    return pl.DataFrame({"doc": doc[valid], "h": h[valid]}).unique(maintain_order=True)
 
 
 def overlaps(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]]) -> list[str | None]:
-    """Per record: the label of the eval set it shares a non-boilerplate n-gram with (train only), else None."""
+    """Per record: the label of the eval set it shares a non-boilerplate n-gram with (train only), else None.
+
+    Labels are "val", "test" or "eval file NAME"; with several, the first in sort order.
+    """
     texts = frame.select(full_text().alias("t"))["t"].to_list()
-    splits = frame["split"].to_list()
-    by_label: dict[str, list[str]] = defaultdict(list)
-    for t, s in zip(texts, splits):
-        if s != "train":
-            by_label[s].append(t)
+    labels = frame["split"].to_list()
     for label, ts in eval_texts.items():
-        by_label[label].extend(ts)
-    owner = _eval_ngrams(by_label, cfg.ngram)
-    if not owner:
-        return [None] * len(texts)
-    record_grams = [ngram_hashes(t, cfg.ngram) & owner.keys() if s == "train" else set()
-                    for t, s in zip(texts, splits)]
-    # Document frequency over every record and eval text, to recognise boilerplate.
-    df: Counter = Counter()
-    for g in record_grams:
-        df.update(g)
-    for label, ts in by_label.items():
-        for t in ts:
-            df.update(ngram_hashes(t, cfg.ngram) & owner.keys())
-    out: list[str | None] = []
-    for g in record_grams:
-        hit = sorted({owner[h] for h in g if df[h] < cfg.boilerplate_min_records})
-        out.append(hit[0] if hit else None)
+        texts.extend(ts)
+        labels.extend([label] * len(ts))
+    n_records = frame.height
+    pairs = ngram_table(texts, cfg.ngram)
+    if pairs.height == 0:
+        return [None] * n_records
+    pairs = pairs.join(pl.DataFrame({"doc": np.arange(len(labels), dtype=np.int64), "label": labels}),
+                       on="doc", how="left")
+    owners = pairs.filter(pl.col("label") != "train").group_by("h").agg(pl.col("label").min().alias("owner"))
+    freq = pairs.join(owners.select("h"), on="h", how="semi").group_by("h").agg(pl.len().alias("n"))
+    hits = (pairs.filter((pl.col("label") == "train") & (pl.col("doc") < n_records))
+            .join(owners, on="h").join(freq, on="h")
+            .filter(pl.col("n") < cfg.boilerplate_min_records)
+            .group_by("doc").agg(pl.col("owner").min()))
+    out: list[str | None] = [None] * n_records
+    for d, o in hits.iter_rows():
+        out[d] = o
     return out
 
 
@@ -174,7 +188,3 @@ def shared_groups(frame: pl.DataFrame) -> int:
     if frame.height == 0:
         return 0
     return frame.group_by("group").agg(pl.col("split").n_unique().alias("n")).filter(pl.col("n") > 1).height
-
-
-def iter_texts(frame: pl.DataFrame) -> Iterable[str]:
-    return frame.select(full_text().alias("t"))["t"].to_list()
