@@ -29,7 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.pii_eval_set import ALLOW_LIST, entity_totals, generate  # noqa: E402
+from benchmarks.pii_eval_set import (  # noqa: E402
+    ALLOW_LIST,
+    entity_totals,
+    generate,
+    handwritten_conversations,
+)
 
 PRESIDIO_ENTITIES = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN",
                      "IBAN_CODE", "IP_ADDRESS", "URL", "LOCATION"]
@@ -79,6 +84,20 @@ def leak_free(convs, results) -> tuple[Counter, Counter]:
     return ok, total
 
 
+def _proc_cpu(pid: int) -> float:
+    """user + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_now(scrubber=None) -> float:
+    total = time.process_time()
+    pool = getattr(scrubber, "_pool", None)
+    if pool is not None:
+        total += sum(_proc_cpu(pid) for pid in pool._processes)
+    return total
+
+
 def run_presidio(convs, threshold: float):
     from curate.pii_ner import create_nlp_engine
     from presidio_analyzer import AnalyzerEngine
@@ -88,12 +107,12 @@ def run_presidio(convs, threshold: float):
     engine.analyze("warm up, Maria", language="en")
     load = time.perf_counter() - t0
     texts = [[m.content for m in c.messages] for c in convs]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     detected = [[[(r.start, r.end, r.entity_type)
                   for r in engine.analyze(t, language="en", entities=PRESIDIO_ENTITIES,
                                           allow_list=ALLOW_LIST, score_threshold=threshold)]
                  for t in conv] for conv in texts]
-    return detected, time.perf_counter() - t0, load
+    return detected, time.perf_counter() - t0, time.process_time() - c0, load
 
 
 def run_ours(convs, **cfg):
@@ -104,11 +123,11 @@ def run_ours(convs, **cfg):
         t0 = time.perf_counter()
         scrubber.warm_up()
         load = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_now(scrubber)
         results = scrubber.scrub([c.as_messages() for c in convs], return_spans=True)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, _cpu_now(scrubber) - c0
     detected = [[list(s) for s in r.spans] for r in results]
-    return detected, dt, load, results
+    return detected, dt, cpu, load, results
 
 
 def main() -> None:
@@ -123,6 +142,7 @@ def main() -> None:
     from curate.pii import PiiConfig
 
     threshold = PiiConfig().score_threshold
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     convs = generate(args.n, args.seed)
     n_texts = sum(len(c.messages) for c in convs)
     n_chars = sum(len(m.content) for c in convs for m in c.messages)
@@ -130,26 +150,29 @@ def main() -> None:
           f"mean {n_chars / n_texts:.0f} chars; cores: {os.cpu_count()}")
     print(f"labelled entities: {entity_totals(convs)}")
 
-    rows = []  # (label, detected, seconds, load, results)
+    rows = []  # (label, detected, wall s, cpu s, load s, results)
     if not args.skip_presidio:
-        d, dt, load = run_presidio(convs, threshold)
-        rows.append(("presidio analyze loop", d, dt, load, None))
-    d, dt, load, res = run_ours(convs, workers=1)
-    rows.append(("ours, workers=1", d, dt, load, res))
+        d, dt, cpu, load = run_presidio(convs, threshold)
+        rows.append(("presidio analyze loop", d, dt, cpu, load, None))
+    rows.append(("ours, workers=1", *run_ours(convs, workers=1)))
     if args.workers > 1:
-        d, dt, load, res = run_ours(convs, workers=args.workers)
-        rows.append((f"ours, workers={args.workers}", d, dt, load, res))
+        rows.append((f"ours, workers={args.workers}", *run_ours(convs, workers=args.workers)))
     if not args.skip_no_prefilter:
-        d, dt, load, res = run_ours(convs, workers=args.workers, prefilter=False)
-        rows.append((f"ours, prefilter off, workers={args.workers}", d, dt, load, res))
+        rows.append((f"ours, prefilter off, workers={args.workers}",
+                     *run_ours(convs, workers=args.workers, prefilter=False)))
 
     base = rows[0][2] if not args.skip_presidio else None
-    print(f"\n{'system':<36}{'texts/s':>9}{'speedup':>9}{'load s':>8}")
-    for label, _d, dt, load, _r in rows:
+    base_cpu = rows[0][3] if not args.skip_presidio else None
+    print(f"\nload average before/after: {load_before} / "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'system':<36}{'texts/s':>9}{'speedup':>9}{'texts/cpu-s':>13}{'speedup':>9}"
+          f"{'start s':>9}")
+    for label, _d, dt, cpu, load, _r in rows:
         sp = f"{base / dt:.1f}x" if base else "-"
-        print(f"{label:<36}{n_texts / dt:>9.0f}{sp:>9}{load:>8.1f}")
+        spc = f"{base_cpu / cpu:.1f}x" if base_cpu else "-"
+        print(f"{label:<36}{n_texts / dt:>9.0f}{sp:>9}{n_texts / cpu:>13.0f}{spc:>9}{load:>9.1f}")
 
-    scored = [(label, score(convs, d), r) for label, d, _dt, _l, r in rows]
+    scored = [(label, score(convs, d), r) for label, d, _dt, _c, _l, r in rows]
     types = sorted(entity_totals(convs))
     extra = sorted({t for _l, (_f, _t, _tp, nd), _r in scored for t in nd} - set(types))
     head = f"\n{'entity':<16}{'n':>5}"
@@ -176,6 +199,27 @@ def main() -> None:
         print(f"{label:<36} structured recall {s_found / s_total:.3f}  "
               f"person recall {found['PERSON'] / total['PERSON']:.3f}  "
               f"overall precision {sum(tp.values()) / max(1, sum(nd.values())):.3f}")
+
+    _d, dt, _cpu, _load, res = run_ours(convs, workers=1, mode="surrogate")
+    ok, tot = leak_free(convs, res)
+    flagged = sum(not r.ok for r in res)
+    print(f"{'ours, surrogate mode, workers=1':<36} leak-free {sum(ok.values())}/"
+          f"{sum(tot.values())} values, {flagged} conversations flagged, "
+          f"{n_texts / dt:.0f} texts/s")
+
+    hand = handwritten_conversations()
+    n_names = sum(len(c.messages[0].spans) for c in hand)
+    print(f"\nhand-written held-out messages ({len(hand)} texts, {n_names} names; "
+          "not generated, not used for tuning):")
+    if not args.skip_presidio:
+        found, total, _tp, _nd = score(hand, run_presidio(hand, threshold)[0])
+        print(f"{'presidio analyze loop':<36} person recall {found['PERSON']}/{total['PERSON']}")
+    for label, prefilter in (("ours", True), ("ours, prefilter off", False)):
+        d, _dt, _cpu, _load, res = run_ours(hand, workers=1, prefilter=prefilter)
+        found, total, _tp, _nd = score(hand, d)
+        ok, _tot = leak_free(hand, res)
+        print(f"{label:<36} person recall {found['PERSON']}/{total['PERSON']}, "
+              f"leak-free {ok['PERSON']}/{total['PERSON']}")
 
 
 if __name__ == "__main__":

@@ -229,11 +229,12 @@ def make_phone(rng: random.Random) -> str:
     area = rng.choice(US_AREAS)
     us = [f"({area}) {exch}-{line}", f"{area}-{exch}-{line}", f"{area}.{exch}.{line}",
           f"+1 {area} {exch} {line}", f"+1-{area}-{exch}-{line}", f"{area}-555-01{d(2)}"]
-    uk_mobile = f"7{rng.choice(['400', '412', '507', '539', '700', '723', '815', '888', '911', '984'])}"
+    uk_mobile = "7" + rng.choice(["400", "412", "507", "539", "700", "723", "815", "888", "984"])
     intl = [f"+44 20 7946 0{d(3)}", f"+44 {uk_mobile} {d(6)}", f"020 7946 0{d(3)}",
             f"0{uk_mobile} {d(6)}", f"+49 30 {rng.randint(2, 9)}{d(7)}", f"+49 151 {d(8)}",
             f"+33 1 {d(2)} {d(2)} {d(2)} {d(2)}", f"+33 6 {d(2)} {d(2)} {d(2)} {d(2)}",
-            f"+91 9{d(4)} {d(5)}", f"+81 3-{rng.randint(1000, 9999)}-{d(4)}", f"+81 90-{d(4)}-{d(4)}",
+            f"+91 9{d(4)} {d(5)}", f"+81 3-{rng.randint(1000, 9999)}-{d(4)}",
+            f"+81 90-{d(4)}-{d(4)}",
             f"+55 11 9{d(4)}-{d(4)}", f"+61 2 9{d(3)} {d(4)}", f"+61 4{d(2)} {d(3)} {d(3)}",
             f"+34 6{d(2)} {d(3)} {d(3)}", f"+39 3{d(2)} {d(3)} {d(4)}",
             f"+234 803 {d(3)} {d(4)}", f"+52 55 {d(4)} {d(4)}", f"+86 138 {d(4)} {d(4)}",
@@ -546,6 +547,58 @@ def generate(n: int, seed: int = 0) -> list[EvalConversation]:
     """`n` labelled conversations, identical for the same (n, seed)."""
     rng = random.Random(seed)
     return [generate_conversation(rng, i) for i in range(n)]
+
+
+# Hand-written messages, not from the templates above and not used to tune the
+# scrubber: a check of PERSON recall on phrasing the generator never produces.
+# Each entry: (text, names in it). Lowercase and all-caps names are included on
+# purpose (spaCy's NER, and so presidio and curate.pii, rarely finds them).
+HANDWRITTEN_NAMES: list[tuple[str, list[str]]] = [
+    ("Per our call, Rahul Mehta approved the exception.", ["Rahul Mehta"]),
+    ("Can you ask Svetlana to resend the invoice?", ["Svetlana"]),
+    ("I've cc'd my accountant, Giovanni Bellini, on this thread.", ["Giovanni Bellini"]),
+    ("The package was signed for by Adebayo Okoro at the front desk.", ["Adebayo Okoro"]),
+    ("Nkechi and I share the account, she handles billing.", ["Nkechi"]),
+    ("We escalated to your manager Ms. Lindström last Friday.", ["Lindström"]),
+    ("Please address the letter to Dr. Hiroshi Yamada at the Osaka office.",
+     ["Hiroshi Yamada"]),
+    ("Hey it's dave, my wife jenny set this up", ["dave", "jenny"]),
+    ("The refund should go to Carlos Eduardo dos Santos.", ["Carlos Eduardo dos Santos"]),
+    ("Thabo Nkosi from the Johannesburg office will call you.", ["Thabo Nkosi"]),
+    ("Talked with your colleague Priyanka earlier, she said 48 hours.", ["Priyanka"]),
+    ("ANA MARIA POPESCU is the name on the card.", ["ANA MARIA POPESCU"]),
+    ("Kind regards,\nEwa Zielińska\nHead of Finance", ["Ewa Zielińska"]),
+    ("Is Tomás still handling our case? He promised a callback.", ["Tomás"]),
+    ("I tried to reach Mariam Tahir twice but her line was busy.", ["Mariam Tahir"]),
+    ("Forwarding this on behalf of Liang Qiu, who is out sick.", ["Liang Qiu"]),
+    ("Both Ahmed and Ingrid lost access after the migration.", ["Ahmed", "Ingrid"]),
+    ("Olumide said you would waive the fee.", ["Olumide"]),
+    ("Could Dmitri Volkov get admin rights too?", ["Dmitri Volkov"]),
+    ("The invoice lists Beatriz Carvalho as the contact, that's wrong.", ["Beatriz Carvalho"]),
+    ("Yesterday Kwame Asante from IT reset the router for us.", ["Kwame Asante"]),
+    ("Please remove Jasper van der Berg from the billing emails.", ["Jasper van der Berg"]),
+    ("My son Mateo uses the tablet, can you set up parental controls?", ["Mateo"]),
+    ("Signed: Aroha Ngata", ["Aroha Ngata"]),
+    ("Our CTO, Sung-min Cho, wants a call about SSO.", ["Sung-min Cho"]),
+    ("Nobody told Fiona about the outage, she found out from a customer.", ["Fiona"]),
+    ("Send it attn. Rajesh Khanna, 3rd floor.", ["Rajesh Khanna"]),
+    ("I'm writing for my mother, Gertrude Hoffmann, who is 84.", ["Gertrude Hoffmann"]),
+    ("Is Mr Ogunleye's account linked to mine?", ["Ogunleye"]),
+    ("That agent, Bogdan I think, hung up on me.", ["Bogdan"]),
+]
+
+
+def handwritten_conversations() -> list[EvalConversation]:
+    """HANDWRITTEN_NAMES as one-message conversations with PERSON spans."""
+    out = []
+    for i, (text, names) in enumerate(HANDWRITTEN_NAMES):
+        spans = []
+        for name in names:
+            start = text.index(name)
+            spans.append(Span(start, start + len(name), "PERSON", name))
+        msg = EvalMessage("user", text, tuple(sorted(spans, key=lambda s: s.start)))
+        out.append(EvalConversation(f"hand-{i:03d}", (msg,)))
+    return out
 
 
 def entity_totals(convs: list[EvalConversation]) -> dict[str, int]:

