@@ -59,6 +59,10 @@ class NearDedupConfig(Frozen):
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
     ngram: int = Field(5, ge=1, le=20, description="Word n-gram size of shingles.")
     verify: bool = Field(True, description="Check candidate pairs with exact Jaccard to drop false positives.")
+    false_negative_weight: float = Field(
+        0.95, gt=0, lt=1,
+        description="Weight of missed pairs vs false candidates when choosing bands x rows; high favours recall "
+                    "(safe with verify on: false candidates are checked and dropped).")
     seed: int = 1
     workers: int = Field(1, ge=1, le=64, description="Processes for signatures.")
 

@@ -55,7 +55,9 @@ def exact_dedup(frame: pl.DataFrame, cfg: ExactDedupConfig,
 def minhash_params(cfg: NearDedupConfig):
     from curate import minhash
 
-    return minhash.MinHashParams(num_perm=cfg.num_perm, ngram=cfg.ngram, threshold=cfg.threshold, seed=cfg.seed)
+    fn = cfg.false_negative_weight if cfg.verify else 0.5
+    return minhash.MinHashParams(num_perm=cfg.num_perm, ngram=cfg.ngram, threshold=cfg.threshold, seed=cfg.seed,
+                                 false_positive_weight=1 - fn, false_negative_weight=fn)
 
 
 def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,

@@ -15,8 +15,9 @@ hash: SHA-1 per shingle from Python is the hot path, so instead
 
 * each word is hashed once, vectorised over a whole batch in numpy: a word of
   at most 16 UTF-8 bytes is packed (zero padded) into two little-endian
-  uint64 and mixed with the 64-bit MurmurHash3 finalizer together with its
-  length; a longer word uses ``xxh3_64``. See :func:`word_hash64`.
+  uint64 ``lo, hi`` and hashed as ``fmix64(lo ^ len*K1 ^ hi*K2)`` (the 64-bit
+  MurmurHash3 finalizer, a bijection, so words of up to 8 bytes never
+  collide); a longer word uses ``xxh3_64``. See :func:`word_hash64`.
 * a shingle of ``m`` words hashes to ``fmix64(sum_j word_hash_j * C_j ^ m*K)``
   (``C_j`` fixed odd position constants), see :func:`shingle_hash64`; its low
   32 bits are the "hashfunc" value that enters the affine32 permutations.
@@ -72,6 +73,7 @@ __all__ = [
     "shingle_hash32",
     "shingle_hash_sets",
     "signatures",
+    "make_pool",
     "candidate_pairs",
     "union_find_clusters",
     "signature_jaccard",
@@ -115,6 +117,7 @@ _SEP[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _MASK_LO = np.array([(1 << (8 * min(L, 8))) - 1 for L in range(17)], dtype=_U64)
 _MASK_HI = np.array([(1 << (8 * max(L - 8, 0))) - 1 for L in range(17)], dtype=_U64)
 _WORD_PACK = 16
+_LEN_MIX = np.array([(L * _K_LEN) & _M64 for L in range(_WORD_PACK + 1)], dtype=_U64)
 
 
 # --------------------------------------------------------------------------
@@ -272,8 +275,7 @@ def word_hash64(word: bytes) -> int:
     if n > _WORD_PACK:
         return xxhash.xxh3_64_intdigest(word)
     lo, hi = struct.unpack("<QQ", word.ljust(_WORD_PACK, b"\0"))
-    h = _fmix64(lo ^ ((n * _K_LEN) & _M64))
-    return _fmix64(h ^ ((hi * _K_HI) & _M64))
+    return _fmix64(lo ^ ((n * _K_LEN) & _M64) ^ ((hi * _K_HI) & _M64))
 
 
 def shingle_hash64(shingle: bytes) -> int:
@@ -313,7 +315,7 @@ def _vfmix32(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _shingle_hashes_chunk(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def _shingle_hashes_chunk(texts: Sequence[str], ngram: int, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes (uint64) of a batch, grouped by text, and their offsets (n+1).
 
     Equal to ``[shingle_hash64(s) for s in shingles(t, ngram)]`` per text.
@@ -321,46 +323,54 @@ def _shingle_hashes_chunk(texts: Sequence[str], ngram: int) -> tuple[np.ndarray,
     with array operations, so per-word Python work is limited to words longer
     than 16 bytes.
     """
-    pieces = []
+    pieces = [b""]  # the join below then starts with a separator
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise TypeError(f"text {i} of the batch is {type(t).__name__}, expected str")
+            raise TypeError(f"text {first + i} is {type(t).__name__}, expected str")
         s = t.lower()
         if not s.isascii():
             # Unicode whitespace (NBSP, U+2003, ...) is multi-byte in UTF-8:
             # let Python split it so both paths see the same words.
             s = " ".join(s.split())
         pieces.append(s.encode())
-    n = len(pieces)
-    lens = np.fromiter(map(len, pieces), dtype=np.int64, count=n)
-    doc_start = np.zeros(n, dtype=np.int64)
+    n = len(pieces) - 1
+    lens = np.fromiter(map(len, pieces), dtype=np.int64, count=n + 1)[1:]
+    # texts joined by one separator, one more in front and at the end, so
+    # every word is enclosed by separators and never straddles two texts;
+    # then zero padding for the 16-byte reads of the last word
+    doc_start = np.ones(n, dtype=np.int64)
     if n > 1:
         np.cumsum(lens[:-1] + 1, out=doc_start[1:])
+        doc_start[1:] += 1
+    pieces.append(b"\0" * _WORD_PACK)
     data = b" ".join(pieces)
     del pieces
-    buf = np.frombuffer(data + b"\0" * _WORD_PACK, dtype=np.uint8)
-    isword = ~_SEP[buf[: len(data)]]
-    edge = np.diff(isword.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edge == 1)
-    ends = np.flatnonzero(edge == -1)
-    del isword, edge
-    # Words never straddle texts (texts are joined by a separator).
-    word_doc = np.searchsorted(doc_start, starts, side="right") - 1
-    wcount = np.bincount(word_doc, minlength=n)
-    woff = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(wcount, out=woff[1:])
+    buf = np.frombuffer(data, dtype=np.uint8)
+    body = buf[: len(data) - _WORD_PACK]
+    # word byte <=> not one of Python's ASCII whitespace (9..13, 28..32)
+    isword = ((body - np.uint8(9)) > 4) & ((body - np.uint8(28)) > 4)
+    flips = np.flatnonzero(isword[1:] != isword[:-1]) + 1
+    del isword, body
+    starts, ends = flips[0::2], flips[1::2]
+    # word w belongs to text d iff woff[d] <= w < woff[d + 1]
+    woff = np.empty(n + 1, dtype=np.int64)
+    woff[:n] = np.searchsorted(starts, doc_start)
+    woff[n] = len(starts)
+    wcount = np.diff(woff)
 
-    # word hashes
+    # word hashes: the first 16 bytes of each word as two little-endian
+    # uint64 (one 16-byte gather per word through an overlapping view)
     wlen = ends - starts
-    packed = np.lib.stride_tricks.sliding_window_view(buf, _WORD_PACK)[starts]
-    q = packed.view("<u8")
+    win = np.ndarray(shape=(len(buf) - _WORD_PACK + 1,), dtype="V16", buffer=buf, strides=(1,))
+    q = win[starts].view("<u8").reshape(-1, 2)
     clipped = np.minimum(wlen, _WORD_PACK)
     lo = q[:, 0] & _MASK_LO[clipped]
     hi = q[:, 1] & _MASK_HI[clipped]
-    del packed, q
-    wh = _vfmix64(lo ^ (wlen.astype(_U64) * _U64(_K_LEN)))
-    wh ^= hi * _U64(_K_HI)
-    wh = _vfmix64(wh)
+    del q, win
+    lo ^= _LEN_MIX[clipped]
+    hi *= _U64(_K_HI)
+    lo ^= hi
+    wh = _vfmix64(lo)
     for k in np.flatnonzero(wlen > _WORD_PACK).tolist():
         wh[k] = xxhash.xxh3_64_intdigest(data[starts[k] : ends[k]])
     del lo, hi, data, buf
@@ -372,24 +382,27 @@ def _shingle_hashes_chunk(texts: Sequence[str], ngram: int) -> tuple[np.ndarray,
     acc = wh * _U64(pos[0])
     for j in range(1, ngram):
         acc += whp[j : j + nw] * _U64(pos[j])
-    # a full shingle starts at in-doc position p <= count - ngram
-    in_doc = np.arange(nw, dtype=np.int64) - np.repeat(woff[:-1], wcount)
-    last_start = np.repeat(wcount - ngram, wcount)
-    valid = in_doc <= last_start
-    m_words = np.full(nw, ngram, dtype=_U64)
+    del whp
+    # a full shingle starts anywhere but at the last ngram-1 words of a text;
+    # a short text (0 < count < ngram) has one shingle at its first word
+    valid = np.ones(nw, dtype=bool)
+    for j in range(1, ngram):
+        valid[woff[1:][wcount >= j] - j] = False
     short = np.flatnonzero((wcount > 0) & (wcount < ngram))
     if len(short):
-        # one shingle of all the words, started at the text's first word
         base = woff[short]
         cnt = wcount[short]
         sacc = wh[base] * _U64(pos[0])
         for j in range(1, ngram - 1):
             m = cnt > j
             sacc[m] += wh[base[m] + j] * _U64(pos[j])
+        # the length term below assumes ngram words: correct it for these
+        sacc ^= (cnt.astype(_U64) * _U64(_K_M)) ^ _U64((ngram * _K_M) & _M64)
         acc[base] = sacc
         valid[base] = True
-        m_words[base] = cnt.astype(_U64)
-    sh = _vfmix64(acc[valid] ^ (m_words[valid] * _U64(_K_M)))
+    sel = acc[valid]
+    sel ^= _U64((ngram * _K_M) & _M64)
+    sh = _vfmix64(sel)
     scount = np.where(wcount >= ngram, wcount - ngram + 1, np.minimum(wcount, 1))
     soff = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(scount, out=soff[1:])
@@ -424,7 +437,7 @@ def _minhash_from_shingles(sh: np.ndarray, soff: np.ndarray, num_perm: int, seed
     block_id = ne_start // _PERM_BLOCK
     cuts = np.flatnonzero(np.diff(block_id)) + 1
     bounds = np.concatenate([[0], cuts, [len(nonempty)]])
-    tmp = np.empty((num_perm, max(_PERM_BLOCK * 2, int(counts.max()) + 1)), dtype=_U32)
+    tmp = np.empty((num_perm, min(len(hv), 2 * _PERM_BLOCK)), dtype=_U32)
     for lo_i, hi_i in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
         docs = nonempty[lo_i:hi_i]
         s0 = int(soff[docs[0]])
@@ -439,18 +452,84 @@ def _minhash_from_shingles(sh: np.ndarray, soff: np.ndarray, num_perm: int, seed
     return np.ascontiguousarray(out.T)
 
 
-def _signature_task(args: tuple[list[str], int, int, int]) -> np.ndarray:
-    texts, num_perm, ngram, seed = args
-    sh, soff = _shingle_hashes_chunk(texts, ngram)
-    return _minhash_from_shingles(sh, soff, num_perm, seed)
+def _signature_task(args: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    """Signatures of a chunk, plus its band keys when (bands, rows) is given
+    (so that the workers, not the parent, pay for them)."""
+    texts, num_perm, ngram, seed, first, band_rows = args
+    sh, soff = _shingle_hashes_chunk(texts, ngram, first)
+    sigs = _minhash_from_shingles(sh, soff, num_perm, seed)
+    return sigs, (_band_keys(sigs, *band_rows) if band_rows else None)
 
 
-def _pool(workers: int):
-    # forkserver: workers do not inherit the caller's threads (polars, torch)
-    # or its memory; spawn where there is no forkserver.
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ctx.Pool(workers)
+class _Runner:
+    """Maps a task function over chunk tasks: in-process, on a given pool, or
+    on a spawn pool of ``workers`` processes created on first need and shared
+    by every stage of one call (signatures, then verification).
+
+    spawn: workers inherit neither the caller's threads (polars, torch:
+    forking those can deadlock) nor its memory (a forked copy of a large
+    corpus is touched by refcounts and duplicated). Start-up costs ~0.3 s,
+    which is why inputs of fewer than ``_MIN_POOL_CHUNKS`` chunks run
+    in-process.
+    """
+
+    def __init__(self, workers: int = 1, pool: Any = None) -> None:
+        if isinstance(pool, _Runner):
+            self.workers, self.pool, self.own = pool.workers, pool.pool, False
+            self.parent = pool
+        else:
+            self.workers, self.pool, self.own, self.parent = max(1, int(workers)), pool, False, None
+
+    def imap(self, fn, tasks, n_tasks: int):
+        if self.parent is not None:
+            return self.parent.imap(fn, tasks, n_tasks)
+        if self.pool is None and self.workers > 1 and n_tasks >= _MIN_POOL_CHUNKS:
+            self.pool = make_pool(self.workers)
+            self.own = True
+        if self.pool is None:
+            return map(fn, tasks)
+        return self.pool.imap(fn, tasks)
+
+    def __enter__(self) -> _Runner:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.own and self.pool is not None:
+            if exc_type is None:
+                self.pool.close()
+            else:
+                self.pool.terminate()
+            self.pool.join()
+            self.pool, self.own = None, False
+
+
+def make_pool(workers: int):
+    """A spawn ``multiprocessing`` pool set up like the one the functions here
+    create for ``workers > 1``; pass it as ``pool=`` to reuse it across calls
+    (close it yourself)."""
+    return mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+
+
+def _worker_init() -> None:
+    # A fresh process starts with glibc's default 128 KiB mmap threshold, so
+    # every multi-MiB temporary of a chunk is mmapped, page-faulted and
+    # unmapped again (~25 % of a worker's time). Keep freed memory for reuse
+    # instead; this only touches worker processes we own.
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+# Texts per worker task (~2 MB of text: big enough to amortise a task's
+# overhead, small enough to balance two workers and keep temporaries in cache).
+_CHUNK = 2048
+# Below this many chunks a process pool costs more than it saves.
+_MIN_POOL_CHUNKS = 4
 
 
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -462,34 +541,45 @@ def signatures(
     texts: Sequence[str],
     params: MinHashParams = MinHashParams(),
     workers: int = 1,
-    chunk_size: int = 2048,
+    chunk_size: int = _CHUNK,
+    pool: Any = None,
 ) -> np.ndarray:
     """MinHash signatures, shape ``(len(texts), num_perm)``, dtype uint32.
 
     Row ``i`` equals datasketch's ``MinHash(num_perm, seed, scheme="affine32",
     hashfunc=shingle_hash32)`` updated with ``shingles(texts[i], ngram)``.
-    ``workers > 1`` hashes chunks of ``chunk_size`` texts in that many
-    processes (shared-nothing; the result does not depend on ``workers``).
+    ``workers > 1`` hashes chunks of ``chunk_size`` texts in that many spawned
+    processes (shared-nothing: each gets its chunk's texts, returns its
+    signatures); ``pool`` (a ``multiprocessing`` pool) is used instead when
+    given, e.g. one kept across batches. The result depends on neither.
     """
+    with _Runner(workers, pool) as run:
+        return _signatures_and_keys(texts, params, None, chunk_size, run)[0]
+
+
+def _signatures_and_keys(
+    texts: Sequence[str],
+    params: MinHashParams,
+    band_rows: tuple[int, int] | None,
+    chunk_size: int,
+    runner: _Runner,
+) -> tuple[np.ndarray, np.ndarray | None]:
     n = len(texts)
-    out = np.empty((n, params.num_perm), dtype=_U32)
-    tasks = (
-        (list(texts[i:j]), params.num_perm, params.ngram, params.seed) for i, j in _chunks(n, chunk_size)
-    )
-    if workers <= 1 or n <= chunk_size:
-        for (i, j), task in zip(_chunks(n, chunk_size), tasks):
-            out[i:j] = _signature_task(task)
-        return out
-    with _pool(workers) as pool:
-        for (i, j), sig in zip(_chunks(n, chunk_size), pool.imap(_signature_task, tasks)):
-            out[i:j] = sig
-    return out
+    sigs = np.empty((n, params.num_perm), dtype=_U32)
+    keys = np.empty((band_rows[0], n), dtype=_U64) if band_rows else None
+    ranges = list(_chunks(n, chunk_size))
+    tasks = ((list(texts[i:j]), params.num_perm, params.ngram, params.seed, i, band_rows) for i, j in ranges)
+    for (i, j), (sig, key) in zip(ranges, runner.imap(_signature_task, tasks, len(ranges))):
+        sigs[i:j] = sig
+        if keys is not None:
+            keys[:, i:j] = key
+    return sigs, keys
 
 
 def shingle_hash_sets(texts: Sequence[str], ngram: int = 5) -> list[np.ndarray]:
     """Per text, the sorted unique 64-bit shingle hashes (its shingle set)."""
     sh, soff = _shingle_hashes_chunk(list(texts), ngram)
-    return [np.unique(sh[soff[i] : soff[i + 1]]) for i in range(len(soff) - 1)]
+    return [_sorted_unique(sh[soff[i] : soff[i + 1]]) for i in range(len(soff) - 1)]
 
 
 # --------------------------------------------------------------------------
@@ -497,55 +587,59 @@ def shingle_hash_sets(texts: Sequence[str], ngram: int = 5) -> list[np.ndarray]:
 
 
 def _empty_rows(sigs: np.ndarray) -> np.ndarray:
-    return np.all(sigs == _MAX32, axis=1)
+    # the minimum of a non-empty set's row is < 2**32 - 1 (all but surely)
+    return sigs.min(axis=1, initial=_MAX32) == _MAX32 if len(sigs) else np.zeros(0, dtype=bool)
 
 
-def _band_keys(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
-    """64-bit key of one band of every row (equal bands -> equal keys)."""
-    cols = sigs[:, band * rows : (band + 1) * rows]
-    mult = _odd_constants(_K_BAND_SEED, rows)
-    key = cols[:, 0].astype(_U64) * _U64(mult[0])
-    for j in range(1, rows):
-        key += cols[:, j].astype(_U64) * _U64(mult[j])
-    return _vfmix64(key)
+def _band_keys(sigs: np.ndarray, bands: int, rows: int, block: int = 16384) -> np.ndarray:
+    """64-bit key of every band of every row, band-major ``(bands, n)``; equal bands give equal keys."""
+    n = len(sigs)
+    mult = np.array(_odd_constants(_K_BAND_SEED, rows), dtype=_U64)
+    keys = np.empty((bands, n), dtype=_U64)
+    for i, j in _chunks(n, block):
+        part = sigs[i:j, : bands * rows].reshape(j - i, bands, rows).astype(_U64)
+        part *= mult
+        keys[:, i:j] = _vfmix64(part.sum(axis=2, dtype=_U64)).T
+    return keys
 
 
-def _bucket_pairs(order: np.ndarray, keys_sorted: np.ndarray, max_bucket: int | None) -> np.ndarray:
-    """Pairs (i < j) inside runs of equal keys; ``order`` maps back to row ids.
+def _bucket_pairs(keys: np.ndarray, max_bucket: int | None) -> np.ndarray:
+    """Pairs ``(i, j)``, ``i < j``, of rows with equal keys (duplicates possible across calls).
 
-    Within a run the ids are ascending (stable sort of ascending ids). A run
-    longer than ``max_bucket`` contributes only star edges from its smallest
-    id, which keeps the same connected components at linear cost.
+    A run of equal keys longer than ``max_bucket`` contributes only star
+    edges from its smallest row, which keeps the same connected components
+    at linear cost.
     """
-    if len(keys_sorted) < 2:
-        return np.empty((0, 2), dtype=np.int64)
-    brk = np.flatnonzero(keys_sorted[1:] != keys_sorted[:-1]) + 1
+    empty = np.empty((0, 2), dtype=np.int64)
+    if len(keys) < 2:
+        return empty
+    order = np.argsort(keys)
+    ks = keys[order]
+    brk = np.flatnonzero(ks[1:] != ks[:-1]) + 1
     starts = np.concatenate([[0], brk])
-    sizes = np.diff(np.concatenate([starts, [len(keys_sorted)]]))
+    sizes = np.diff(np.concatenate([starts, [len(ks)]]))
     multi = sizes > 1
     starts, sizes = starts[multi], sizes[multi]
     if len(starts) == 0:
-        return np.empty((0, 2), dtype=np.int64)
+        return empty
     big = sizes > max_bucket if max_bucket is not None else np.zeros(len(sizes), dtype=bool)
     out = []
-    # full cliques of the small buckets: element at run position q pairs with
-    # the (size - 1 - q) elements after it
     s_st, s_sz = starts[~big], sizes[~big]
     if len(s_st):
-        elem_pos = _run_positions(s_st, s_sz)
-        run_end = np.repeat(s_st + s_sz, s_sz)
-        after = run_end - elem_pos - 1
-        left = np.repeat(elem_pos, after)
-        first_right = np.repeat(elem_pos + 1, after)
-        rank = np.arange(len(left)) - np.repeat(np.cumsum(after) - after, after)
-        right = first_right + rank
-        out.append(np.stack([order[left], order[right]], axis=1))
+        # element at run position q pairs with the (size - 1 - q) after it
+        elem = _run_positions(s_st, s_sz)
+        after = np.repeat(s_st + s_sz, s_sz) - elem - 1
+        left = np.repeat(elem, after)
+        right = np.repeat(elem + 1, after) + (np.arange(len(left)) - np.repeat(np.cumsum(after) - after, after))
+        a, b = order[left], order[right]
+        out.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
     b_st, b_sz = starts[big], sizes[big]
     if len(b_st):
-        pos = _run_positions(b_st, b_sz)
-        head = np.repeat(b_st, b_sz)
-        keep = pos != head
-        out.append(np.stack([order[head[keep]], order[pos[keep]]], axis=1))
+        elem = _run_positions(b_st, b_sz)
+        members = order[elem]
+        head = np.repeat(np.minimum.reduceat(members, np.cumsum(b_sz) - b_sz), b_sz)
+        keep = members != head
+        out.append(np.stack([head[keep], members[keep]], axis=1))
     return np.concatenate(out).astype(np.int64, copy=False)
 
 
@@ -560,7 +654,8 @@ def _unique_pairs(parts: list[np.ndarray], n: int) -> np.ndarray:
     p = np.concatenate(parts)
     if len(p) == 0:
         return np.empty((0, 2), dtype=np.int64)
-    code = np.unique(p[:, 0] * np.int64(n) + p[:, 1])
+    code = np.sort(p[:, 0] * np.int64(n) + p[:, 1])
+    code = code[np.concatenate([[True], code[1:] != code[:-1]])]
     return np.stack([code // n, code % n], axis=1)
 
 
@@ -584,19 +679,19 @@ def candidate_pairs(
     sigs = np.asarray(sigs)
     if sigs.ndim != 2 or bands * rows > sigs.shape[1]:
         raise ValueError(f"sigs must be (n, >= bands*rows); got {sigs.shape} for {bands}x{rows}")
-    n = len(sigs)
-    live = np.flatnonzero(~_empty_rows(sigs))
+    return _pairs_from_keys(_band_keys(sigs, bands, rows), _empty_rows(sigs), max_bucket)
+
+
+def _pairs_from_keys(keys: np.ndarray, empty: np.ndarray, max_bucket: int | None) -> np.ndarray:
+    """Candidate pairs from band-major keys ``(bands, n)``, skipping ``empty`` rows."""
+    n = keys.shape[1]
+    live = np.flatnonzero(~empty)
     if len(live) < 2:
         return np.empty((0, 2), dtype=np.int64)
-    sub = sigs[live] if len(live) < n else sigs
     parts = []
-    for band in range(bands):
-        keys = _band_keys(sub, band, rows)
-        order = np.argsort(keys, kind="stable")
-        pairs = _bucket_pairs(order, keys[order], max_bucket)
-        if len(pairs):
-            parts.append(pairs)
-    pairs = _unique_pairs(parts, len(sub))
+    for band_keys in keys:
+        parts.append(_bucket_pairs(band_keys[live] if len(live) < n else band_keys, max_bucket))
+    pairs = _unique_pairs(parts, len(live))
     if len(live) < n:
         pairs = live[pairs]
     return pairs
@@ -646,19 +741,29 @@ def _pair_signature_jaccard(sigs: np.ndarray, pairs: np.ndarray, block: int = 65
     return out
 
 
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    a = np.sort(a)
+    if len(a) > 1:
+        a = a[np.concatenate(([True], a[1:] != a[:-1]))]
+    return a
+
+
 def _exact_jaccard_task(args: tuple[list[str], np.ndarray, int]) -> np.ndarray:
     texts, local_pairs, ngram = args
     sh, soff = _shingle_hashes_chunk(texts, ngram)
-    sets = [set(sh[soff[k] : soff[k + 1]].tolist()) for k in range(len(texts))]
+    sets = [_sorted_unique(sh[soff[k] : soff[k + 1]]) for k in range(len(texts))]
     out = np.empty(len(local_pairs), dtype=np.float64)
     for k, (i, j) in enumerate(local_pairs.tolist()):
         a, b = sets[i], sets[j]
-        union = len(a) + len(b)
-        if union == 0:
+        if len(a) < len(b):
+            a, b = b, a
+        if len(b) == 0:
             out[k] = 0.0
             continue
-        inter = len(a & b) if len(a) < len(b) else len(b & a)
-        out[k] = inter / (union - inter)
+        at = a.searchsorted(b)
+        at[at == len(a)] = 0
+        inter = int(np.count_nonzero(a[at] == b))
+        out[k] = inter / (len(a) + len(b) - inter)
     return out
 
 
@@ -667,14 +772,16 @@ def exact_jaccard(
     pairs: np.ndarray,
     ngram: int = 5,
     workers: int = 1,
-    chunk_pairs: int = 4096,
+    chunk_pairs: int = 1024,
+    pool: Any = None,
 ) -> np.ndarray:
     """Jaccard similarity of the shingle sets of each pair of texts.
 
     Sets are compared through 64-bit shingle hashes (exact up to a 64-bit
     collision). Two empty sets have similarity 0: they are not near-duplicates
     of each other here (exact dedup handles them). Texts are re-shingled per
-    chunk of pairs, so memory stays bounded by ``chunk_pairs``.
+    chunk of pairs, so memory stays bounded by ``chunk_pairs``; chunks run
+    on ``workers`` processes or ``pool`` like :func:`signatures`.
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     out = np.empty(len(pairs), dtype=np.float64)
@@ -688,13 +795,9 @@ def exact_jaccard(
             yield [texts[d] for d in docs.tolist()], inv.reshape(-1, 2), ngram
 
     ranges = list(_chunks(len(pairs), chunk_pairs))
-    if workers <= 1 or len(ranges) == 1:
-        for (i, j), task in zip(ranges, tasks()):
-            out[i:j] = _exact_jaccard_task(task)
-    else:
-        with _pool(workers) as pool:
-            for (i, j), res in zip(ranges, pool.imap(_exact_jaccard_task, tasks())):
-                out[i:j] = res
+    with _Runner(workers, pool) as run:
+        for (i, j), res in zip(ranges, run.imap(_exact_jaccard_task, tasks(), len(ranges))):
+            out[i:j] = res
     return out
 
 
@@ -777,11 +880,11 @@ def _verify_pairs(
     threshold: float,
     exact_texts: Sequence[str] | None,
     ngram: int,
-    workers: int,
+    run: _Runner,
 ) -> tuple[np.ndarray, np.ndarray]:
     if verify == "exact":
         assert exact_texts is not None
-        sim = exact_jaccard(exact_texts, pairs, ngram, workers=workers)
+        sim = exact_jaccard(exact_texts, pairs, ngram, pool=run)
     else:
         sim = _pair_signature_jaccard(sigs, pairs)
     if verify == "none":
@@ -797,6 +900,7 @@ def near_dedup(
     workers: int = 1,
     max_bucket: int | None = 256,
     sigs: np.ndarray | None = None,
+    pool: Any = None,
 ) -> NearDupResult:
     """Cluster near-duplicate texts; the smallest index of a cluster represents it.
 
@@ -806,24 +910,29 @@ def near_dedup(
     ``>= threshold``. ``max_bucket`` bounds the pairs one LSH bucket yields
     (see :func:`candidate_pairs`); with verification a member of a larger
     bucket is only checked against the bucket's smallest member. Pass
-    precomputed ``sigs`` to skip hashing.
+    precomputed ``sigs`` to skip hashing. ``workers``/``pool``: see
+    :func:`signatures` (one pool serves hashing and verification).
     """
     verify = _normalize_verify(verify)
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    if sigs is None:
-        sigs = signatures(texts, params, workers=workers)
-    elif sigs.shape != (len(texts), params.num_perm):
-        raise ValueError(f"sigs has shape {sigs.shape}, expected {(len(texts), params.num_perm)}")
-    t1 = time.perf_counter()
-    timings["signatures"] = t1 - t0
-    bands, rows = params.bands_rows
-    cand = candidate_pairs(sigs, bands, rows, max_bucket=max_bucket)
-    t2 = time.perf_counter()
-    timings["banding"] = t2 - t1
-    pairs, sim = _verify_pairs(cand, sigs, verify, params.threshold, texts, params.ngram, workers)
-    t3 = time.perf_counter()
-    timings["verify"] = t3 - t2
+    with _Runner(workers, pool) as run:
+        t0 = time.perf_counter()
+        bands, rows = params.bands_rows
+        if sigs is None:
+            sigs, keys = _signatures_and_keys(texts, params, (bands, rows), _CHUNK, run)
+        elif sigs.shape != (len(texts), params.num_perm):
+            raise ValueError(f"sigs has shape {sigs.shape}, expected {(len(texts), params.num_perm)}")
+        else:
+            keys = _band_keys(sigs, bands, rows)
+        t1 = time.perf_counter()
+        timings["signatures"] = t1 - t0
+        cand = _pairs_from_keys(keys, _empty_rows(sigs), max_bucket)
+        del keys
+        t2 = time.perf_counter()
+        timings["banding"] = t2 - t1
+        pairs, sim = _verify_pairs(cand, sigs, verify, params.threshold, texts, params.ngram, run)
+        t3 = time.perf_counter()
+        timings["verify"] = t3 - t2
     n = len(texts)
     rep = union_find_clusters(n, pairs)
     uniq, cluster_id, sizes = np.unique(rep, return_inverse=True, return_counts=True)
@@ -872,13 +981,14 @@ class _ConcatTexts(Sequence):
 
 def near_dedup_against(
     new_texts: Sequence[str],
-    corpus_sigs: np.ndarray,
+    corpus_sigs: np.ndarray | SignatureFile,
     params: MinHashParams = MinHashParams(),
     corpus_ids: Sequence[Any] | None = None,
     verify: Verify | bool = "none",
     corpus_texts: Sequence[str] | None = None,
     workers: int = 1,
     max_bucket: int | None = 256,
+    pool: Any = None,
 ) -> IncrementalResult:
     """Deduplicate a new batch against an existing (already deduplicated) corpus.
 
@@ -886,10 +996,20 @@ def near_dedup_against(
     that is a near-duplicate of an old one maps to the smallest old row of its
     cluster; old texts are never changed or merged with each other. New texts
     without an old match cluster among themselves (smallest new index
-    represents). ``verify="exact"`` needs ``corpus_texts`` (aligned with
-    ``corpus_sigs``); without them use ``"signature"``.
+    represents). ``corpus_sigs`` is the corpus's signature array or a loaded
+    :class:`SignatureFile` (then its ids are used and its params checked).
+    ``verify="exact"`` needs ``corpus_texts`` (aligned with the corpus rows);
+    without them use ``"signature"``.
     """
     verify = _normalize_verify(verify)
+    if isinstance(corpus_sigs, SignatureFile):
+        if corpus_sigs.fingerprint != params.signature_fingerprint():
+            raise ValueError(
+                f"corpus signatures were made with {corpus_sigs.fingerprint}, not comparable with "
+                f"{params.signature_fingerprint()}"
+            )
+        corpus_ids = corpus_sigs.ids if corpus_ids is None else corpus_ids
+        corpus_sigs = corpus_sigs.sigs
     corpus_sigs = np.asarray(corpus_sigs)
     m = len(corpus_sigs)
     if corpus_sigs.ndim != 2 or corpus_sigs.shape[1] != params.num_perm or corpus_sigs.dtype != _U32:
@@ -903,34 +1023,36 @@ def near_dedup_against(
     if corpus_texts is not None and len(corpus_texts) != m:
         raise ValueError(f"corpus_texts has {len(corpus_texts)} entries for {m} signatures")
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    new_sigs = signatures(new_texts, params, workers=workers)
-    n = len(new_sigs)
-    t1 = time.perf_counter()
-    timings["signatures"] = t1 - t0
-    bands, rows = params.bands_rows
-    # Only old rows that share some band key with a new row can pair: find
-    # them by lookup, then band the small union.
-    touched = np.zeros(m, dtype=bool)
-    if m and n:
-        for band in range(bands):
-            new_keys = np.unique(_band_keys(new_sigs, band, rows))
-            old_keys = _band_keys(corpus_sigs, band, rows)
-            at = np.minimum(np.searchsorted(new_keys, old_keys), len(new_keys) - 1)
-            touched |= new_keys[at] == old_keys
-        touched &= ~_empty_rows(corpus_sigs)
-    old_rows = np.flatnonzero(touched)
-    sub = np.concatenate([corpus_sigs[old_rows], new_sigs])
-    sub_ids = np.concatenate([old_rows, m + np.arange(n)])
-    cand = sub_ids[candidate_pairs(sub, bands, rows, max_bucket=max_bucket)]
-    cand = cand[cand[:, 1] >= m]  # drop old-old pairs
-    t2 = time.perf_counter()
-    timings["banding"] = t2 - t1
-    all_sigs_view = _RowsView(corpus_sigs, new_sigs)
-    exact_texts = _ConcatTexts(corpus_texts, new_texts) if verify == "exact" else None
-    pairs, sim = _verify_pairs(cand, all_sigs_view, verify, params.threshold, exact_texts, params.ngram, workers)
-    t3 = time.perf_counter()
-    timings["verify"] = t3 - t2
+    with _Runner(workers, pool) as run:
+        t0 = time.perf_counter()
+        new_sigs = signatures(new_texts, params, pool=run)
+        n = len(new_sigs)
+        t1 = time.perf_counter()
+        timings["signatures"] = t1 - t0
+        bands, rows = params.bands_rows
+        # Only old rows that share some band key with a new row can pair: find
+        # them by lookup, then band the small union.
+        touched = np.zeros(m, dtype=bool)
+        if m and n:
+            new_sorted = [np.unique(k) for k in _band_keys(new_sigs, bands, rows)]
+            for i, j in _chunks(m, 1 << 18):
+                old_keys = _band_keys(corpus_sigs[i:j], bands, rows)
+                for nk, ok in zip(new_sorted, old_keys):
+                    at = np.minimum(np.searchsorted(nk, ok), len(nk) - 1)
+                    touched[i:j] |= nk[at] == ok
+            touched &= ~_empty_rows(corpus_sigs)
+        old_rows = np.flatnonzero(touched)
+        sub = np.concatenate([corpus_sigs[old_rows], new_sigs])
+        sub_ids = np.concatenate([old_rows, m + np.arange(n)])
+        cand = sub_ids[candidate_pairs(sub, bands, rows, max_bucket=max_bucket)]
+        cand = cand[cand[:, 1] >= m]  # drop old-old pairs
+        t2 = time.perf_counter()
+        timings["banding"] = t2 - t1
+        all_sigs_view = _RowsView(corpus_sigs, new_sigs)
+        exact_texts = _ConcatTexts(corpus_texts, new_texts) if verify == "exact" else None
+        pairs, sim = _verify_pairs(cand, all_sigs_view, verify, params.threshold, exact_texts, params.ngram, run)
+        t3 = time.perf_counter()
+        timings["verify"] = t3 - t2
     # union-find over compact ids: touched old rows first (keeps "old < new")
     nodes, inv = np.unique(pairs, return_inverse=True)
     rep_local = union_find_clusters(len(nodes), inv.reshape(-1, 2))
