@@ -32,7 +32,9 @@ What is measured:
 - *words*: whitespace-separated runs of characters, each CJK ideograph or kana
   counting as one word (those scripts put no spaces between words). Counted on
   the assistant text by default (``length.scope="assistant"``) or on all turns
-  (``"conversation"``).
+  (``"conversation"``). Repetition and language work on the lower-cased letter
+  runs of the prose instead (``don't`` -> ``don``, ``t``; digits and
+  punctuation drop out).
 
 Kept rows get five annotation columns (`ANNOTATION_COLUMNS`; null where the
 check that owns the measure is disabled or the record was not judged):
@@ -75,7 +77,8 @@ DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
     r"\[[^\]]*\]",                                     # "[insert answer]", "[your response here]"
     r"<[^<>]*>",                                       # "<answer>"
     r"\{\{?[^{}]*\}\}?",                               # "{answer}", "{{response}}"
-    r"(?:(?:insert|your|add|write|put) )?(?:the |your )?(?:answer|response|reply|text|content|output) (?:goes )?here\.?",
+    r"(?:(?:insert|your|add|write|put) )?(?:the |your )?"      # "insert answer here", "your response here"
+    r"(?:answer|response|reply|text|content|output) (?:goes )?here\.?",
     r"(?s).*lorem ipsum.*",                            # lorem ipsum anywhere in the turn
 )
 
@@ -89,8 +92,11 @@ DEFAULT_REFUSALS: tuple[str, ...] = (
     "i don't have personal feelings", "i do not have personal feelings",
     "i'm sorry, but i can't assist", "i'm sorry, but i cannot assist", "i am sorry, but i cannot assist",
     "i can't assist with that", "i cannot assist with that", "i can't help with that request",
-    "i cannot help with that request", "i cannot fulfill", "i can't fulfill", "i'm unable to fulfill",
-    "i am unable to fulfill", "i cannot comply", "i can't comply", "i must decline to",
+    "i cannot help with that request",
+    # "fulfill" only with "that/this request": a support agent "cannot fulfill orders placed after 5 pm".
+    "i cannot fulfill that request", "i cannot fulfill this request", "i can't fulfill that request",
+    "i can't fulfill this request", "i'm unable to fulfill that request", "i am unable to fulfill that request",
+    "i cannot comply with that", "i can't comply with that", "i must decline to",
 )
 
 # A turn ending here ends a sentence: punctuation, closing quotes/brackets, markdown

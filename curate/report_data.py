@@ -40,7 +40,8 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
         if s.step == "pii":
             entity_counts = {k.removeprefix("entity_"): int(v) for k, v in s.stats.items() if k.startswith("entity_")}
         if s.step == "perplexity":
-            thresholds = (s.stats.get("min_ppl_applied"), s.stats.get("max_ppl_applied"))
+            pc = m.config.get("perplexity", {})
+            thresholds = (pc.get("min_ppl"), pc.get("max_ppl", 150.0))
     reasons: dict[str, int] = {}
     for s in m.steps:
         for k, v in s.reasons.items():
