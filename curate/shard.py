@@ -1,0 +1,240 @@
+"""Sharded execution of the curation steps: the same results as one process, in pieces.
+
+A step is *shard-parallel* when each record's outcome depends only on that
+record and the step's config (normalize, quality, perplexity with absolute
+thresholds, PII). Running it on contiguous shards and concatenating the shard
+results in shard order gives the frame, the reject rows and (reports add up)
+the report that one call over the whole frame gives. Ingest is parallel per
+input file, followed by a cheap global pass that makes ids unique across
+files. Steps that need a global view (exact and near dedup, split, mix,
+decontamination) run once over the concatenated shards; near-dedup can take
+MinHash signatures computed per shard (map) and band them once (reduce).
+
+Orchestrators (``flows/``) call these functions and move shards as files;
+nothing here knows about Prefect.
+"""
+from __future__ import annotations
+
+import functools
+import operator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.config import IngestConfig, NearDedupConfig, PipelineConfig
+from curate.pipeline import Step
+from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
+
+SHARD_PARALLEL = ("normalize", "quality", "perplexity", "pii")
+
+
+def is_shard_parallel(name: str, cfg: PipelineConfig) -> bool:
+    """True when step ``name`` may run per shard with results identical to one whole-frame call.
+
+    Perplexity with a percentile cut is global: the percentile is over the scores of the
+    frame it is given (see ``curate.perplexity``).
+    """
+    if name == "perplexity":
+        pc = cfg.perplexity
+        return not (pc.get("upper_percentile") or pc.get("lower_percentile"))
+    return name in SHARD_PARALLEL
+
+
+def pipeline_steps(cfg: PipelineConfig) -> list[Step]:
+    """The run's steps (name, config JSON, function) as ``curate.run.plan`` builds them, without
+    reading any input: the functions of every step after ingest depend only on ``cfg`` (and the
+    ``against`` corpus and eval files it names)."""
+    from curate.run import plan
+
+    return plan([], cfg).steps
+
+
+def step_of(cfg: PipelineConfig, name: str) -> Step:
+    """Step ``name`` of the run. For a shard-parallel step the ``against`` corpus, eval files
+    and mix files are not loaded: its function does not use them (and runs once per shard)."""
+    if is_shard_parallel(name, cfg):
+        cfg = cfg.model_copy(update={"against": None,
+                                     "decontam": cfg.decontam.model_copy(update={"eval_files": []}),
+                                     "mix": cfg.mix.model_copy(update={"files": []})})
+    for s in pipeline_steps(cfg):
+        if s.name == name:
+            return s
+    raise KeyError(f"no step {name!r} in this pipeline config")
+
+
+def split_frame(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
+    """``n`` contiguous slices in order (sizes differ by at most one; some may be empty)."""
+    n = max(1, n)
+    h = frame.height
+    bounds = [h * i // n for i in range(n + 1)]
+    return [frame.slice(bounds[i], bounds[i + 1] - bounds[i]) for i in range(n)]
+
+
+def concat_frames(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Shards back into one frame, in order (schemas must agree).
+
+    Empty shards are left out: a step may return an empty frame with its columns in
+    another order (e.g. normalize's early return), which holds no rows to lose.
+    """
+    if not frames:
+        raise ValueError("no frames to concatenate")
+    rows = [f for f in frames if f.height]
+    if not rows:
+        return frames[0]
+    return pl.concat(rows, how="vertical") if len(rows) > 1 else rows[0]
+
+
+def run_on_shard(step: Step, frame: pl.DataFrame) -> StepResult:
+    """Run a shard-parallel step on one shard, checking conservation as ``run_steps`` does."""
+    result = step.fn(frame)
+    return checked(result, frame.height)
+
+
+def merge_results(parts: list[StepResult], with_kept: bool = True) -> StepResult:
+    """Shard results of one step into the result of one call over the concatenated shards.
+
+    ``with_kept=False`` merges only rejects, reports and notes (the kept frame is left
+    empty), for callers that hold the kept shards elsewhere.
+    """
+    if not parts:
+        raise ValueError("no shard results to merge")
+    kept = concat_frames([p.kept for p in parts]) if with_kept else pl.DataFrame()
+    rejects = pl.concat([p.rejects for p in parts], how="vertical_relaxed") if len(parts) > 1 else parts[0].rejects
+    report: StepReport = functools.reduce(operator.add, [p.report for p in parts])
+    extra: dict = {}
+    for p in parts:
+        for k, v in p.extra.items():
+            extra[k] = extra.get(k, []) + list(v) if isinstance(v, list) else v
+    if not with_kept:
+        report.check()
+        if rejects.height != report.n_rejected:
+            raise ValueError(f"step {report.step}: {rejects.height} reject rows for {report.n_rejected} rejected")
+        return StepResult(kept, rejects, report, extra)
+    n_in = sum(p.report.n_in for p in parts)
+    return checked(StepResult(kept, rejects, report, extra), n_in)
+
+
+def ingest_file(path: str | Path, cfg: IngestConfig) -> StepResult:
+    """Ingest one input file (the per-file map of the ingest step)."""
+    from curate.ingest import ingest_step
+
+    return ingest_step([Path(path)], cfg)[0]
+
+
+def merge_ingest(parts: list[StepResult], cfg: IngestConfig) -> StepResult:
+    """Per-file ingest results, in input-file order, into the ingest step's result.
+
+    Ids must be unique in a run: a repeated id gets its source and line appended, as
+    ``curate.ingest`` does within one call (the first occurrence in file order keeps it).
+    """
+    if not parts:
+        from curate.ingest import ingest_step
+
+        return ingest_step([], cfg)[0]
+    merged = merge_results(parts)
+    kept = merged.kept
+    if kept.height:
+        ids = kept["id"].to_list()
+        groups = kept["group"].to_list()
+        seen: set[str] = set()
+        changed = False
+        for i, (rid, src, line) in enumerate(zip(ids, kept["source"].to_list(), kept["line"].to_list())):
+            if rid in seen:
+                new = f"{rid}@{src}:{line}"
+                groups[i] = groups[i] if groups[i] != rid else new
+                ids[i] = new
+                changed = True
+            seen.add(ids[i])
+        if changed:
+            kept = kept.with_columns(pl.Series("id", ids, dtype=pl.String), pl.Series("group", groups, dtype=pl.String))
+    return StepResult(kept, merged.rejects, merged.report, merged.extra)
+
+
+def shard_signatures(frame: pl.DataFrame, cfg: NearDedupConfig) -> np.ndarray:
+    """MinHash signatures of one shard's records (the map half of near-dedup)."""
+    from curate import minhash
+    from curate.dedup import minhash_params
+    from curate.frame import full_text
+
+    params = minhash_params(cfg)
+    if frame.height == 0:
+        return np.zeros((0, params.num_perm), dtype=np.uint32)
+    texts = frame.select(full_text().alias("t"))["t"].to_list()
+    return minhash.signatures(texts, params)
+
+
+def near_dedup_from_signatures(frame: pl.DataFrame, cfg: NearDedupConfig, sigs: np.ndarray) -> StepResult:
+    """The reduce half of near-dedup: banding, verification and clustering over signatures
+    computed per shard. Equals ``curate.dedup.near_dedup(frame, cfg)`` (no existing corpus).
+
+    Mirrors that function's batch path with ``sigs`` handed to ``minhash.near_dedup``;
+    when ``dedup.near_dedup`` takes precomputed signatures itself, this becomes a call to it.
+    """
+    from curate import minhash
+    from curate.dedup import minhash_params, near_dedup
+    from curate.frame import full_text
+    from curate.step import partition
+
+    if not cfg.enabled or frame.height == 0:
+        return near_dedup(frame, cfg)
+    if sigs.shape[0] != frame.height:
+        raise ValueError(f"{sigs.shape[0]} signatures for {frame.height} records")
+    ids = frame["id"].to_list()
+    texts = frame.select(full_text().alias("t"))["t"].to_list()
+    res = minhash.near_dedup(texts, minhash_params(cfg), verify="exact" if cfg.verify else "none",
+                             workers=cfg.workers, sigs=sigs)
+    rep = np.asarray(res.representative)
+    reasons = [None if r == i else "dedup.near_duplicate" for i, r in enumerate(rep)]
+    details = [None if r == i else f"near-duplicate of {ids[r]}" for i, r in enumerate(rep)]
+    size = np.bincount(rep, minlength=len(ids))
+    stats = {k: int(v) for k, v in res.stats.items() if isinstance(v, (int, np.integer))}
+    df = frame.with_columns(
+        pl.Series("cluster", [ids[r] for r in rep], dtype=pl.String),
+        pl.Series("cluster_size", size[rep], dtype=pl.Int64),
+        pl.Series("_reason", reasons, dtype=pl.String),
+        pl.Series("_detail", details, dtype=pl.String),
+    )
+    return partition("near_dedup", df, stats)
+
+
+def merge_corpora(run_dirs: list[str | Path], dest: str | Path, cfg: NearDedupConfig) -> Path | None:
+    """Write ``dest/corpus/{index,signatures}.parquet``: the union of earlier runs' corpus indexes.
+
+    Incremental runs each index only the records they kept; pointing
+    ``PipelineConfig.against`` at ``dest`` dedups new data against every earlier
+    run and pins every earlier group's split. Returns ``dest`` (None when no run
+    has an index yet).
+    """
+    from curate import minhash
+    from curate.dedup import minhash_params
+
+    params = minhash_params(cfg)
+    idx_parts, ids, sigs = [], [], []
+    for d in run_dirs:
+        c = Path(d) / "corpus"
+        if not (c / "index.parquet").is_file():
+            continue
+        idx_parts.append(pl.read_parquet(c / "index.parquet"))
+        sf = minhash.load_signatures(c / "signatures.parquet", params)
+        ids.extend(sf.ids)
+        sigs.append(sf.sigs)
+    if not idx_parts:
+        return None
+    out = Path(dest) / "corpus"
+    out.mkdir(parents=True, exist_ok=True)
+    idx = pl.concat(idx_parts, how="vertical")
+    tmp = out / ".index.parquet.tmp"
+    idx.write_parquet(tmp)
+    tmp.replace(out / "index.parquet")
+    minhash.save_signatures(out / "signatures.parquet", ids, np.concatenate(sigs), params)
+    return Path(dest)
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+__all__ = ["SHARD_PARALLEL", "is_shard_parallel", "pipeline_steps", "step_of", "split_frame", "concat_frames",
+           "run_on_shard", "merge_results", "ingest_file", "merge_ingest", "shard_signatures",
+           "near_dedup_from_signatures", "merge_corpora"]
