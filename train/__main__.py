@@ -1,0 +1,4 @@
+"""``python -m train``."""
+from train.cli import main
+
+raise SystemExit(main())
