@@ -142,17 +142,14 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[Any]) -> int:
-    """Write rows to ``path`` via a temp file + rename; return the row count."""
+def _atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(binary_file)`` on a temp file beside ``path``, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    n = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for row in rows:
-                out.write(dumps(row))
-                n += 1
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, _umask_mode())
@@ -160,20 +157,20 @@ def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[Any]) -> int:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return n
+
+
+def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[Any]) -> int:
+    """Write rows to ``path`` via a temp file + rename; return the row count."""
+    count = [0]
+
+    def write(out) -> None:
+        for row in rows:
+            out.write(dumps(row))
+            count[0] += 1
+
+    _atomic_write(path, write)
+    return count[0]
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, lambda out: out.write(data))
