@@ -61,12 +61,14 @@ def minhash_params(cfg: NearDedupConfig):
 
 
 def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,
-               existing_sigs: np.ndarray | None = None, existing_ids: list[str] | None = None) -> StepResult:
+               existing_sigs: np.ndarray | None = None, existing_ids: list[str] | None = None,
+               sigs: np.ndarray | None = None) -> StepResult:
     """MinHash LSH near-dedup: one representative per cluster (the earliest record) is kept.
 
     Kept rows get ``cluster`` (the representative's id) and ``cluster_size``.
     With an existing corpus, a new record in a cluster with an old one is
     rejected in favour of the old one; old records are never changed.
+    ``sigs`` are the records' signatures when already computed (e.g. per shard).
     """
     from curate import minhash
 
@@ -90,7 +92,7 @@ def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,
                 details[i] = f"near-duplicate of {old} (existing corpus)"
         rep = np.where(rep < 0, np.arange(len(ids)), rep)
     else:
-        res = minhash.near_dedup(texts, params, verify=verify, workers=cfg.workers)
+        res = minhash.near_dedup(texts, params, verify=verify, workers=cfg.workers, sigs=sigs)
         rep = np.asarray(res.representative)
     for i, r in enumerate(rep):
         if r != i and reasons[i] is None:

@@ -62,6 +62,4 @@ def export(frame: pl.DataFrame, out_dir: Path, formats: list[str]) -> tuple[Step
     stats = {f"written_{k}": v for k, v in written.items()}
     stats["secondary_format_rejects"] = len(other)
     report = StepReport("export", frame.height, kept.height, primary_rejected, reasons, stats)
-    result = checked(StepResult(kept, rej_frame, report), frame.height)
-    result.secondary_rejects = other  # type: ignore[attr-defined]
-    return result, entries
+    return checked(StepResult(kept, rej_frame, report, {"secondary_rejects": other}), frame.height), entries

@@ -11,22 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-import orjson
 import polars as pl
 
-from curate.config import PipelineConfig
-from curate.ingest import discover, file_sha256, ingest_step
-from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
+from curate.ingest import file_sha256
+from curate.step import StepReport, StepResult, checked
 from schemas.jsonl import write_bytes_atomic
-from schemas.manifest import FileEntry, Manifest, StepCounts
+from schemas.manifest import FileEntry, Manifest
 
 CACHE_DIR = ".steps"
 
@@ -182,15 +178,3 @@ def drop_raw_intermediates(cache: StepCache, steps: list[Step]) -> None:
 
 def input_entries(files: list[Path]) -> list[FileEntry]:
     return [FileEntry(path=str(f), sha256=file_sha256(f), bytes=f.stat().st_size) for f in files]
-
-
-def clear_cache(out_dir: Path) -> None:
-    shutil.rmtree(out_dir / CACHE_DIR, ignore_errors=True)
-
-
-def to_jsonable(x: Any) -> Any:
-    return orjson.loads(orjson.dumps(x, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS))
-
-
-__all__ = ["Step", "StepCache", "run_steps", "input_entries", "drop_raw_intermediates", "RunResult",
-           "tool_version", "_versions", "_h", "REJECT_SCHEMA", "np", "PipelineConfig", "discover", "ingest_step"]

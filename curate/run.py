@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,6 @@ from curate.normalize import normalize
 from curate.pipeline import (RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
                              run_steps, tool_version)
 from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
-from curate.step import StepReport
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry, Manifest, StepCounts
 from schemas.validate import validate_file
@@ -58,31 +56,19 @@ def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | Non
 
 
 def optional_steps(cfg: PipelineConfig) -> list[Step]:
-    """Quality, perplexity and PII steps, when their modules are present and enabled."""
-    steps: list[Step] = []
-    try:
-        from curate.quality import QualityConfig, filter_quality
-    except ImportError:
-        pass
-    else:
-        qc = QualityConfig(**cfg.quality)
-        steps.append(Step("quality", qc, lambda f, qc=qc: filter_quality(f, qc)))
+    """Quality, perplexity and PII steps, each when enabled."""
+    from curate.perplexity import PerplexityConfig, filter_perplexity
+    from curate.pii_step import PiiStepConfig, scrub_pii
+    from curate.quality import QualityConfig, filter_quality
+
+    qc = QualityConfig(**cfg.quality)
+    steps = [Step("quality", qc, lambda f: filter_quality(f, qc))]
     if cfg.perplexity.get("enabled", True):
-        try:
-            from curate.perplexity import PerplexityConfig, filter_perplexity
-        except ImportError:
-            pass
-        else:
-            pc = PerplexityConfig(**cfg.perplexity)
-            steps.append(Step("perplexity", pc, lambda f, pc=pc: filter_perplexity(f, pc)))
+        pc = PerplexityConfig(**cfg.perplexity)
+        steps.append(Step("perplexity", pc, lambda f: filter_perplexity(f, pc)))
     if cfg.pii.get("enabled", True):
-        try:
-            from curate.pii_step import scrub_pii, PiiStepConfig
-        except ImportError:
-            pass
-        else:
-            pcfg = PiiStepConfig(**cfg.pii)
-            steps.append(Step("pii", pcfg, lambda f, pcfg=pcfg: scrub_pii(f, pcfg)))
+        pcfg = PiiStepConfig(**cfg.pii)
+        steps.append(Step("pii", pcfg, lambda f: scrub_pii(f, pcfg)))
     return steps
 
 
@@ -148,15 +134,15 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
     exp, outputs = export(final, out, list(cfg.export.formats))
     reports = [r.report for r in results] + [exp.report]
     all_rejects = pl.concat([r.rejects for r in results] + [exp.rejects], how="vertical_relaxed")
-    secondary = getattr(exp, "secondary_rejects", [])
-    reject_rows = all_rejects.to_dicts() + secondary
+    reject_rows = all_rejects.to_dicts() + exp.extra.get("secondary_rejects", [])
     write_jsonl_atomic(out / "rejects.jsonl", reject_rows)
     rej_bytes = (out / "rejects.jsonl").read_bytes()
     outputs.append(FileEntry(path="rejects.jsonl", sha256=hashlib.sha256(rej_bytes).hexdigest(),
                              bytes=len(rej_bytes), records=len(reject_rows)))
 
-    leak = leak_checks(exp.kept, cfg, eval_texts)
-    _write_corpus_index(out, exp.kept, cfg)
+    sigs = _final_signatures(exp.kept, cfg)
+    leak = leak_checks(exp.kept, cfg, eval_texts, sigs)
+    _write_corpus_index(out, exp.kept, cfg, sigs)
     # Records enter at ingest and (mixed-in candidates) at the mix step.
     n_in = reports[0].n_in + sum(max(0, b.n_in - a.n_kept) for a, b in zip(reports, reports[1:]))
     totals = {"records_in": n_in, "kept": exp.kept.height, "rejected": int(all_rejects.height)}
@@ -181,14 +167,24 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
     return RunResult(out, manifest, reports, reused, timings)
 
 
-def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, list[str]]) -> dict:
+def _final_signatures(frame: pl.DataFrame, cfg: PipelineConfig) -> np.ndarray:
+    """MinHash signatures of the exported corpus, shared by the leak check and the corpus index."""
+    from curate import minhash
+
+    params = minhash_params(cfg.near_dedup)
+    texts = frame.select(full_text().alias("t"))["t"].to_list() if frame.height else []
+    return minhash.signatures(texts, params) if texts else np.zeros((0, params.num_perm), dtype=np.uint32)
+
+
+def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, list[str]],
+                sigs: np.ndarray | None = None) -> dict:
     """Prove the splits do not leak; every count must be 0 for the run to pass."""
     from curate import minhash
 
     checks: dict = {"shared_groups": shared_groups(frame)}
     if frame.height > 1:
         texts = frame.select(full_text().alias("t"))["t"].to_list()
-        res = minhash.near_dedup(texts, minhash_params(cfg.near_dedup), verify="exact")
+        res = minhash.near_dedup(texts, minhash_params(cfg.near_dedup), verify="exact", sigs=sigs)
         splits = frame["split"].to_list()
         pairs = np.asarray(res.pairs).reshape(-1, 2)
         checks["cross_split_near_duplicates"] = int(sum(splits[a] != splits[b] for a, b in pairs))
@@ -208,7 +204,7 @@ def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, 
     return checks
 
 
-def _write_corpus_index(out: Path, frame: pl.DataFrame, cfg: PipelineConfig) -> None:
+def _write_corpus_index(out: Path, frame: pl.DataFrame, cfg: PipelineConfig, sigs: np.ndarray) -> None:
     """What a later incremental run dedups against: exact keys and MinHash signatures of the kept corpus."""
     from curate import minhash
     from curate.dedup import exact_keys
@@ -223,10 +219,5 @@ def _write_corpus_index(out: Path, frame: pl.DataFrame, cfg: PipelineConfig) -> 
     tmp = d / ".index.parquet.tmp"
     idx.write_parquet(tmp)
     tmp.replace(d / "index.parquet")
-    texts = frame.select(full_text().alias("t"))["t"].to_list() if frame.height else []
-    params = minhash_params(cfg.near_dedup)
-    sigs = minhash.signatures(texts, params) if texts else np.zeros((0, params.num_perm), dtype=np.uint32)
-    minhash.save_signatures(d / "signatures.parquet", idx["id"].to_list(), sigs, params)
+    minhash.save_signatures(d / "signatures.parquet", idx["id"].to_list(), sigs, minhash_params(cfg.near_dedup))
 
-
-__all__ = ["run", "leak_checks", "Counter", "StepReport"]

@@ -166,36 +166,12 @@ def shard_signatures(frame: pl.DataFrame, cfg: NearDedupConfig) -> np.ndarray:
 
 def near_dedup_from_signatures(frame: pl.DataFrame, cfg: NearDedupConfig, sigs: np.ndarray) -> StepResult:
     """The reduce half of near-dedup: banding, verification and clustering over signatures
-    computed per shard. Equals ``curate.dedup.near_dedup(frame, cfg)`` (no existing corpus).
+    computed per shard. Equals ``curate.dedup.near_dedup(frame, cfg)`` (no existing corpus)."""
+    from curate.dedup import near_dedup
 
-    Mirrors that function's batch path with ``sigs`` handed to ``minhash.near_dedup``;
-    when ``dedup.near_dedup`` takes precomputed signatures itself, this becomes a call to it.
-    """
-    from curate import minhash
-    from curate.dedup import minhash_params, near_dedup
-    from curate.frame import full_text
-    from curate.step import partition
-
-    if not cfg.enabled or frame.height == 0:
-        return near_dedup(frame, cfg)
-    if sigs.shape[0] != frame.height:
+    if cfg.enabled and frame.height and sigs.shape[0] != frame.height:
         raise ValueError(f"{sigs.shape[0]} signatures for {frame.height} records")
-    ids = frame["id"].to_list()
-    texts = frame.select(full_text().alias("t"))["t"].to_list()
-    res = minhash.near_dedup(texts, minhash_params(cfg), verify="exact" if cfg.verify else "none",
-                             workers=cfg.workers, sigs=sigs)
-    rep = np.asarray(res.representative)
-    reasons = [None if r == i else "dedup.near_duplicate" for i, r in enumerate(rep)]
-    details = [None if r == i else f"near-duplicate of {ids[r]}" for i, r in enumerate(rep)]
-    size = np.bincount(rep, minlength=len(ids))
-    stats = {k: int(v) for k, v in res.stats.items() if isinstance(v, (int, np.integer))}
-    df = frame.with_columns(
-        pl.Series("cluster", [ids[r] for r in rep], dtype=pl.String),
-        pl.Series("cluster_size", size[rep], dtype=pl.Int64),
-        pl.Series("_reason", reasons, dtype=pl.String),
-        pl.Series("_detail", details, dtype=pl.String),
-    )
-    return partition("near_dedup", df, stats)
+    return near_dedup(frame, cfg, sigs=sigs if cfg.enabled and frame.height else None)
 
 
 def merge_corpora(run_dirs: list[str | Path], dest: str | Path, cfg: NearDedupConfig) -> Path | None:
