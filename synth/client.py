@@ -409,3 +409,19 @@ class LLMClient:
     async def aclose(self) -> None:
         for oa in self._shards:
             await oa.close()
+
+
+async def gather_all(client: LLMClient, coros: list) -> list:
+    """Run ``coros`` concurrently; on a fatal endpoint error cancel the rest and re-raise.
+    The client is closed in every case."""
+    try:
+        tasks = [asyncio.create_task(c) for c in coros]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except FatalEndpointError:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+    finally:
+        await client.aclose()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from schemas.validate import validate_object
-from synth.client import FatalEndpointError, LLMClient, RequestFailed
+from synth.client import FatalEndpointError, LLMClient, RequestFailed, gather_all
 from synth.config import GenerateConfig, SynthConfig
 from synth.errors import SynthUserError
 from synth.llm_json import ask_json
@@ -136,18 +136,8 @@ async def generate_all(session: Session, tf: TopicsFile, items: list[Item], cfg:
         bar.advance()
         return out
 
-    try:
-        with bar:
-            tasks = [asyncio.create_task(one(it)) for it in items]
-            try:
-                return list(await asyncio.gather(*tasks))
-            except FatalEndpointError:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-    finally:
-        await client.aclose()
+    with bar:
+        return await gather_all(client, [one(it) for it in items])
 
 
 def stage_counts(n_in: int, rejects: list[dict[str, Any]], stages: tuple[str, ...]) -> list[dict[str, Any]]:

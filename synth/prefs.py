@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from schemas.jsonl import iter_jsonl, write_jsonl_atomic
 from schemas.messages import Message
 from schemas.validate import validate_object
-from synth.client import FatalEndpointError, LLMClient, RequestFailed
+from synth.client import FatalEndpointError, LLMClient, RequestFailed, gather_all
 from synth.config import PrefsConfig, SynthConfig
 from synth.errors import SynthUserError
 from synth.llm_json import ask_json
@@ -357,18 +357,8 @@ async def prefs_all(session: Session, prompts: list[PromptItem], cfg: PrefsConfi
         finally:
             bar.advance()
 
-    try:
-        with bar:
-            tasks = [asyncio.create_task(one(p)) for p in prompts]
-            try:
-                return list(await asyncio.gather(*tasks))
-            except FatalEndpointError:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-    finally:
-        await client.aclose()
+    with bar:
+        return await gather_all(client, [one(p) for p in prompts])
 
 
 def run_prefs(prompts: list[str | Path], out: str | Path, cfg: SynthConfig, *, kto_out: str | Path | None = None,
