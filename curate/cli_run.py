@@ -22,6 +22,11 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mix", action="append", default=[], metavar="FILE",
                    help="general instruction data to blend into train (see --mix-fraction)")
     p.add_argument("--mix-fraction", type=float, default=None, help="target fraction of train (default 0.05)")
+    p.add_argument("--select", metavar="EXPR",
+                   help="keep records whose metadata match a polars SQL expression, e.g. "
+                        "\"resolved = true and csat >= 4\" (others: select.not_matched / select.missing_field)")
+    p.add_argument("--keep-meta", nargs="+", action="extend", default=[], metavar="FIELD",
+                   help="metadata fields to keep in the exported rows' meta.fields (PII-scrubbed)")
     p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
     p.add_argument("--set", action="append", default=[], metavar="STEP.FIELD=VALUE",
@@ -56,6 +61,16 @@ def run_cli(args: argparse.Namespace) -> int:
         overrides["mix.files"] = args.mix
     if args.mix_fraction is not None:
         overrides["mix.fraction"] = args.mix_fraction
+    if args.select is not None:
+        from curate.select import parse_expression
+
+        try:
+            parse_expression(args.select)
+        except ValueError as e:
+            raise UserError(f"--select: {e}", 2)
+        overrides["select.expression"] = args.select
+    if args.keep_meta:
+        overrides["select.keep_meta"] = args.keep_meta
     if args.perplexity:
         overrides["perplexity.enabled"] = True
     if args.no_pii:

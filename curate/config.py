@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curate.console import fail
 
@@ -40,12 +40,55 @@ class IngestConfig(Frozen):
                                  "text": "text"},
         description="CSV column names for conversation id, turn index, speaker and text.")
     max_record_mb: float = Field(8.0, gt=0, description="Largest JSONL line accepted.")
+    meta_rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rename conversation metadata fields (names as lower-case snake_case), e.g. "
+                    "{satisfaction: csat}; a renamed field does not overwrite one already called that.")
 
 
 class NormalizeConfig(Frozen):
     unicode_form: Literal["NFC", "NFKC"] = Field("NFC", description="Unicode normal form.")
     collapse_spaces: bool = Field(True, description="Collapse runs of spaces and tabs inside lines.")
     max_blank_lines: int = Field(1, ge=0, description="Blank lines kept in a row inside a turn.")
+
+
+class SelectConfig(Frozen):
+    expression: str | None = Field(
+        None, description="Keep records whose metadata match this polars SQL expression, e.g. "
+                          "\"resolved = true and csat >= 4\", \"channel != 'email'\", \"agent_tier in (2, 3)\", "
+                          "\"created >= DATE '2024-01-01'\"; others are rejects select.not_matched.")
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-source expressions: a glob of the input path or file name -> expression. For records "
+                    "of a matching file it replaces `expression` (first matching glob wins).")
+    on_missing: Literal["reject", "keep"] = Field(
+        "reject", description="Records lacking a field their expression uses: rejects select.missing_field, "
+                              "or kept without being tested.")
+    keep_meta: list[str] = Field(
+        default_factory=list,
+        description="Metadata fields written to the exported rows (meta.fields), scrubbed by the pii config; "
+                    "every other field is dropped at this step.")
+
+    @field_validator("expression")
+    @classmethod
+    def _parses(cls, v: str | None) -> str | None:
+        from curate.select import parse_expression
+
+        if v is not None:
+            parse_expression(v)
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_parse(cls, v: dict[str, str]) -> dict[str, str]:
+        from curate.select import parse_expression
+
+        for e in v.values():
+            parse_expression(e)
+        return v
+
+    def active(self) -> bool:
+        return bool(self.expression or self.sources or self.keep_meta)
 
 
 class ExactDedupConfig(Frozen):
@@ -98,6 +141,7 @@ class ExportConfig(Frozen):
 class PipelineConfig(Frozen):
     ingest: IngestConfig = IngestConfig()
     normalize: NormalizeConfig = NormalizeConfig()
+    select: SelectConfig = SelectConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
     near_dedup: NearDedupConfig = NearDedupConfig()
     quality: dict[str, Any] = Field(default_factory=dict, description="QualityConfig fields.")

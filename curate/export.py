@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.frame import row_to_record
+from curate.metadata import FIELDS, fields_of
 from curate.split import SPLITS, group_digest
 from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
 from schemas.convert import ConversionError, from_record
@@ -15,12 +16,19 @@ from schemas.jsonl import write_jsonl_atomic
 from schemas.manifest import FileEntry
 
 
-def _public_meta(row: dict) -> dict:
-    """Per-record metadata in outputs: provenance and lineage, the group key only as a hash."""
-    return {"provenance": row["provenance"], "group": group_digest(row["group"]), "source": row["source"], "line": row["line"]}
+def _public_meta(row: dict, keep_meta: list[str] = ()) -> dict:
+    """Per-record metadata in outputs: provenance and lineage, the group key only as a hash, and the
+    conversation metadata fields the user kept (``--keep-meta``; scrubbed at the select step)."""
+    out = {"provenance": row["provenance"], "group": group_digest(row["group"]), "source": row["source"], "line": row["line"]}
+    if keep_meta:
+        fields = {k: v for k, v in fields_of(row["meta"]).items() if k in keep_meta}
+        if fields:
+            out[FIELDS] = fields
+    return out
 
 
-def export(frame: pl.DataFrame, out_dir: Path, formats: list[str]) -> tuple[StepResult, list[FileEntry]]:
+def export(frame: pl.DataFrame, out_dir: Path, formats: list[str],
+           keep_meta: list[str] = ()) -> tuple[StepResult, list[FileEntry]]:
     """Write ``{split}.{fmt}.jsonl``. Conservation is counted on the primary (first) format;
     records a secondary format cannot hold are listed as rejects of that format too."""
     rows = {s: [] for s in SPLITS}
@@ -48,7 +56,7 @@ def export(frame: pl.DataFrame, out_dir: Path, formats: list[str]) -> tuple[Step
                     continue
                 for k in ("id", "meta"):
                     obj.pop(k, None)
-                out.append({"id": rec.id, **obj, "meta": _public_meta(row)})
+                out.append({"id": rec.id, **obj, "meta": _public_meta(row, keep_meta)})
             path = out_dir / f"{split}.{fmt}.jsonl"
             n = write_jsonl_atomic(path, out)
             written[f"{split}.{fmt}"] = n

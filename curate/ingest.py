@@ -17,6 +17,7 @@ import polars as pl
 
 from curate.config import IngestConfig
 from curate.frame import empty_frame, records_to_frame
+from curate.metadata import FIELDS, carry_fields
 from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
 from schemas.convert import to_record
 from schemas.jsonl import open_binary
@@ -235,6 +236,7 @@ def ingest_csv(path: Path, cfg: IngestConfig, ing: Ingested) -> None:
         ing.reject(f"{source}:1", "ingest.csv_missing_column",
                    f"missing column(s) {', '.join(missing)}; set ingest.csv_columns", source, 1)
         return
+    meta_cols = [c for c in reader.fieldnames or [] if c not in cols.values()]
     convs: dict[str, list[tuple[int, dict]]] = {}
     line = 1
     for row in reader:
@@ -261,6 +263,7 @@ def ingest_csv(path: Path, cfg: IngestConfig, ing: Ingested) -> None:
             idxs = [o[0] for o in ordered]
             if len(set(idxs)) != len(idxs):
                 raise IngestError("ingest.csv_duplicate_turn", "two rows share a turn index")
+            fields = _csv_fields(rows, meta_cols)
         except IngestError as e:
             ing.reject(cid, e.reason, e.detail, source, first)
             continue
@@ -269,7 +272,29 @@ def ingest_csv(path: Path, cfg: IngestConfig, ing: Ingested) -> None:
         group = group_val.strip() if group_val and group_val.strip() else cid
         turns = [(role, text.strip()) for _, _, role, text in ordered if text.strip()]
         meta = {"empty_turns": len(ordered) - len(turns)} if len(turns) != len(ordered) else {}
+        if fields:
+            meta[FIELDS] = fields
         _finish(ing, cfg, turns, meta, cid, group, source, first)
+
+
+def _csv_fields(rows: list[tuple[int, dict]], meta_cols: list[str]) -> dict[str, str]:
+    """Conversation-level values of the extra CSV columns; empty cells are absent, and a column
+    holding two different values within one conversation is an error."""
+    fields: dict[str, str] = {}
+    for col in meta_cols:
+        seen: dict[str, int] = {}
+        for ln, row in rows:
+            v = (row.get(col) or "").strip()
+            if v:
+                seen.setdefault(v, ln)
+        if len(seen) > 1:
+            lines = sorted(seen.values())[:2]
+            raise IngestError("ingest.csv_inconsistent_meta",
+                              f"column '{col}' holds {len(seen)} different values in one conversation (lines "
+                              f"{lines[0]} and {lines[1]}); a metadata column needs one value per conversation")
+        if seen:
+            fields[col] = next(iter(seen))
+    return fields
 
 
 def ingest(files: list[Path], cfg: IngestConfig) -> Ingested:
@@ -282,6 +307,8 @@ def ingest(files: list[Path], cfg: IngestConfig) -> Ingested:
             ingest_csv(path, cfg, ing)
         else:
             ingest_jsonl(path, cfg, ing)
+    for rec in ing.records:
+        carry_fields(rec.meta, cfg.meta_rename)
     _make_ids_unique(ing)
     return ing
 

@@ -56,6 +56,7 @@ class ReportData:
     provenance: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> provenance -> count
     outputs: list[tuple[str, int, str]] = field(default_factory=list)  # (file, records, sha256)
     notes: list[str] = field(default_factory=list)
+    selection: dict = field(default_factory=dict)  # expressions, on_missing, keep_meta, fields: {f: [(v, in, kept)]}
 
 
 def funnel_from_reports(reports: Iterable) -> tuple[list[tuple[str, int, int, int]], dict[str, int]]:
@@ -76,8 +77,11 @@ def write_report(path: str | os.PathLike, data: ReportData) -> None:
 
 def render_report(data: ReportData) -> str:
     """The whole HTML document for ``data``: deterministic, self-contained, every string escaped."""
+    from curate.report_select import section_selection
+
     sections = [
         _section_funnel(data),
+        section_selection(data),
         _section_reasons(data),
         _section_lengths(data),
         _section_clusters(data),

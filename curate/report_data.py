@@ -42,6 +42,7 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
         if s.step == "perplexity":
             pc = m.config.get("perplexity", {})
             thresholds = (pc.get("min_ppl"), pc.get("max_ppl", 150.0))
+    selection = _selection(m)
     reasons: dict[str, int] = {}
     for s in m.steps:
         for k, v in s.reasons.items():
@@ -60,6 +61,18 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
         ppl_thresholds=thresholds if any(t is not None for t in thresholds) else (None, None),
         provenance=provenance,
         outputs=[(o.path, o.records or 0, o.sha256) for o in m.outputs],
-        notes=notes,
+        notes=notes, selection=selection,
     )
     write_report(out / "report.html", data)
+
+
+def _selection(m: Manifest) -> dict:
+    """The select step's expressions and per-value counts, for the data card."""
+    from curate.select import selection_counts
+
+    sc = m.config.get("select") or {}
+    exprs = ([("other sources" if sc.get("sources") else "all sources", sc["expression"])] if sc.get("expression") else []) + \
+        [(f"sources matching {pat}", x) for pat, x in (sc.get("sources") or {}).items()]
+    stats = next((s.stats for s in m.steps if s.step == "select"), {})
+    return {"expressions": exprs, "on_missing": sc.get("on_missing", "reject"), "keep_meta": sc.get("keep_meta", []),
+            "fields": selection_counts(stats)}

@@ -17,6 +17,7 @@ from curate.frame import empty_frame, full_text
 from curate.ingest import discover, ingest_step
 from curate.mix import mix_general
 from curate.normalize import normalize
+from curate.select import select_pii, select_records
 from curate.pipeline import (RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
                              run_steps, tool_version)
 from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
@@ -111,6 +112,7 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
     steps = [
         Step("ingest", cfg.ingest, do_ingest, adds_records=True),
         Step("normalize", cfg.normalize, lambda f: normalize(f, cfg.normalize)),
+        Step("select", (cfg.select, select_pii(cfg)), lambda f: select_records(f, cfg.select, select_pii(cfg))),
         Step("exact_dedup", (cfg.exact_dedup, against_digest), lambda f: exact_dedup(f, cfg.exact_dedup, exact_index)),
         Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
         *optional_steps(cfg),
@@ -131,7 +133,7 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
     """Export, write rejects, prove no leaks, write the corpus index, manifest and report."""
     steps, inputs_m, notes, eval_texts = p.steps, p.inputs, p.notes, p.eval_texts
     cache = StepCache(out)
-    exp, outputs = export(final, out, list(cfg.export.formats))
+    exp, outputs = export(final, out, list(cfg.export.formats), cfg.select.keep_meta)
     reports = [r.report for r in results] + [exp.report]
     all_rejects = pl.concat([r.rejects for r in results] + [exp.rejects], how="vertical_relaxed")
     reject_rows = all_rejects.to_dicts() + exp.extra.get("secondary_rejects", [])

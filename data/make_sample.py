@@ -2435,6 +2435,19 @@ cv_ids = Ids("CV", 5000)
 written: dict[str, int] = {}
 
 
+OUTCOMES: Counter = Counter()
+
+
+def outcome(conv_id: str) -> tuple[bool, int | None]:
+    """(resolved, csat or None when the customer did not rate) of one conversation, drawn from its id
+    with its own Random: the shared rng is not touched, so adding outcomes changed no other byte."""
+    r = random.Random(f"outcome:{SEED}:{conv_id}")
+    resolved = r.random() < 0.75
+    csat = None if r.random() < 0.2 else r.choices(
+        [1, 2, 3, 4, 5], weights=[2, 5, 13, 35, 45] if resolved else [30, 30, 20, 15, 5])[0]
+    return resolved, csat
+
+
 def render_conv_txt(c: Conv, labels: str, headers: bool, ts: bool, blank_between_turns: bool) -> list[str]:
     """One conversation as text lines: optional header, then one block per turn.
 
@@ -2447,6 +2460,9 @@ def render_conv_txt(c: Conv, labels: str, headers: bool, ts: bool, blank_between
         h = f"# conversation_id: {cid}"
         if c.customer_id:
             h += f"  customer_id: {c.customer_id}"
+        resolved, csat = outcome(cid)
+        h += f"  resolved: {'yes' if resolved else 'no'}" + (f"  csat: {csat}" if csat else "")
+        OUTCOMES[("txt", resolved, csat)] += 1
         lines.append(h)
     hh, mm = rng.randint(8, 20), rng.randint(0, 59)
     no_labels = "broken.no_speaker_labels" in c.tags
@@ -2559,11 +2575,14 @@ def write_sharegpt():
 def write_csv():
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    w.writerow(["conversation_id", "turn", "speaker", "text", "customer_id"])
+    w.writerow(["conversation_id", "turn", "speaker", "text", "customer_id", "resolved", "csat"])
     shuffled_one = False
     for c in place["csv"]:
         cid = cv_ids.next()
-        rows = [[cid, i, {"user": "customer", "assistant": "agent"}[r], t, c.customer_id or ""]
+        resolved, csat = outcome(cid)
+        OUTCOMES[("csv", resolved, csat)] += 1
+        rows = [[cid, i, {"user": "customer", "assistant": "agent"}[r], t, c.customer_id or "",
+                 "true" if resolved else "false", csat or ""]
                 for i, (r, t) in enumerate(c.messages, 1)]
         if not shuffled_one and not c.tags and len(rows) >= 4:
             rows[1], rows[2] = rows[2], rows[1]  # rows out of turn order
@@ -2662,6 +2681,17 @@ def write_planted(n_bad: int):
         " an unknown role (`moderator`), an empty assistant `content`; plus 1 blank line.",
         "- " + planted_notes["csv.rows_out_of_order"][0],
         "- transcripts/call_T-000587.txt uses CRLF line endings.",
+        "",
+        "## Outcome metadata",
+        "Conversations with a `# conversation_id:` header carry `resolved: yes|no` and, when the customer rated"
+        " it, `csat: 1-5` on that header line; turns.csv has `resolved` (true/false) and `csat` columns (empty when"
+        " not rated) on every row of a conversation. Transcripts without headers and the JSONL files carry none.",
+        *[f"- {shape}: {sum(n for (s, _, _), n in OUTCOMES.items() if s == shape)} conversations,"
+          f" resolved {sum(n for (s, r, _), n in OUTCOMES.items() if s == shape and r)},"
+          f" csat >= 4 {sum(n for (s, _, c), n in OUTCOMES.items() if s == shape and c and c >= 4)},"
+          f" resolved and csat >= 4 {sum(n for (s, r, c), n in OUTCOMES.items() if s == shape and r and c and c >= 4)},"
+          f" not rated {sum(n for (s, _, c), n in OUTCOMES.items() if s == shape and not c)}"
+          for shape in ("txt", "csv")],
         "",
         "## Synthetic records",
         "- " + planted_notes["synthetic"][0],

@@ -92,7 +92,7 @@ def test_a_killed_run_resumes_without_redoing_steps_and_gives_identical_bytes(tm
     p = subprocess.Popen([sys.executable, "-m", "curate", "run", "data/sample", "--out", str(out), *FAST], cwd=REPO,
                          env={**os.environ, "CURATEKIT_PAUSE_AFTER_STEP": "near_dedup"},
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = out / ".steps" / "03_near_dedup" / "report.json"
+    marker = out / ".steps" / "04_near_dedup" / "report.json"
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline:
         time.sleep(0.1)
