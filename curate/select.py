@@ -186,6 +186,14 @@ def _scrub_values(values: list[str], pii: dict) -> dict[str, tuple[str, str | No
     return {v: (r.messages[0]["content"] if r.ok else "", r.reason) for v, r in zip(distinct, results)}
 
 
+def _relabel(counts: Counter, scrubbed: dict[str, tuple[str, str | None]]) -> Counter:
+    """Value counts under their scrubbed labels (several names may become one placeholder)."""
+    out: Counter = Counter()
+    for v, k in counts.items():
+        out[(scrubbed[v][0] or "(unsafe)") if v in scrubbed else v] += k
+    return out
+
+
 def select_pii(cfg) -> dict | None:
     """The pii config the select step scrubs metadata with: the run's, when PII is on and a selection
     or kept metadata could show values (None otherwise, so PII settings do not re-key this step)."""
@@ -239,8 +247,7 @@ def select_records(frame: pl.DataFrame, cfg: SelectConfig, pii: dict | None = No
                     reasons[i], details[i] = "select.unsafe_meta", f"kept field {n}: {bad}"
                 elif new != str(v):
                     f[n] = new
-        before, after = ({n: Counter({scrubbed.get(v, (v,))[0] or "(unsafe)": k for v, k in c[n].items()})
-                          for n in names} for c in (before, after))
+        before, after = ({n: _relabel(c[n], scrubbed) for n in names} for c in (before, after))
     for phase, counts in (("in", before), ("kept", after)):
         for n, c in counts.items():
             for v, k in c.items():
