@@ -116,7 +116,10 @@ def field_column(name: str, values: list[Any]) -> tuple[pl.Series, str, Counter]
     A field whose values do not share one kind is a text column (kind ``"mixed"``): comparing
     it with a number or a date is then a type error that names it.
     """
-    kinds = Counter(kind(v) for v in values if v is not None)
+    kinds: Counter = Counter()
+    for (_, v), n in Counter((type(v), v) for v in values).items():  # kind() once per distinct value
+        if v is not None:  # (type, value) keys: True and 1 are equal in Python but not the same kind
+            kinds[kind(v)] += n
     ks = set(kinds)
     if not ks:
         return pl.Series(name, values, dtype=pl.String), "missing", kinds

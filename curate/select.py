@@ -99,7 +99,7 @@ def _compatible(field_kind: str, lit_kind: str) -> bool:
     return field_kind == lit_kind
 
 
-def _check_types(expr: pl.Expr, text: str, kinds: dict[str, str], value_kinds: dict, all_fields: str) -> None:
+def _check_types(expr: pl.Expr, text: str, kinds: dict[str, str], value_kinds: dict, fields: list[dict]) -> None:
     pairs: list[tuple[str, str]] = []
     try:
         _comparisons(orjson.loads(expr.meta.serialize(format="json")), pairs)
@@ -111,27 +111,27 @@ def _check_types(expr: pl.Expr, text: str, kinds: dict[str, str], value_kinds: d
             continue
         vk = ", ".join(f"{k} in {n} records" for k, n in sorted(value_kinds[f].items()))
         hint = _HINT.get((fk, lk), "compare it with a value of its own type").format(f=f, kinds=vk)
-        fail(f"select: field '{f}' is {fk} but {text!r} compares it with {_A[lk]}; {hint}; fields: {all_fields}")
+        fail(f"select: field '{f}' is {fk} but {text!r} compares it with {_A[lk]}; {hint}; "
+             f"fields: {describe_fields(fields)}")
 
 
 def _evaluate(text: str, fields: list[dict]) -> tuple[list[bool | None], list[bool], list[str]]:
     """Per record: does it match (None: unknown), does it lack a used field; and the used fields."""
     expr = parse_expression(text)
     used = sorted(set(expr.meta.root_names()))
-    all_fields = describe_fields(fields)
     present = {k for f in fields for k in f}
     for name in used:
         if name not in present:
             lit = " (quote text values: 'yes')" if name in ("yes", "no", "y", "n") else ""
-            fail(f"select: unknown field '{name}' in {text!r}{lit}; fields: {all_fields}")
+            fail(f"select: unknown field '{name}' in {text!r}{lit}; fields: {describe_fields(fields)}")
     frame, kinds, value_kinds = field_frame(fields, used)
-    _check_types(expr, text, kinds, value_kinds, all_fields)
+    _check_types(expr, text, kinds, value_kinds, fields)
     base = frame if used else pl.DataFrame({"_r": range(len(fields))})
     try:
         res = base.select(expr.alias("_m")).to_series()
     except Exception as e:
         fail(f"select: cannot evaluate {text!r}: {_first_line(e)}; fields used: "
-             f"{', '.join(f'{n} ({kinds[n]})' for n in used)}; fields: {all_fields}")
+             f"{', '.join(f'{n} ({kinds[n]})' for n in used)}; fields: {describe_fields(fields)}")
     if res.dtype != pl.Boolean:
         fail(f"select: {text!r} gives {res.dtype} values, not true/false; write a comparison such as csat >= 4")
     if res.len() == 1 and len(fields) != 1:
@@ -152,17 +152,35 @@ def _shown(v: Any) -> str:
     return "true" if v is True else "false" if v is False else str(v)
 
 
-def _value_counts(fields: list[dict], names: list[str]) -> dict[str, Counter]:
-    """Records per shown value of each field; dates by month and the rest as (other) when many."""
-    out: dict[str, Counter] = {}
+def _value_counts(before: list[dict], after: list[dict], names: list[str]) -> tuple[dict, dict]:
+    """Records per shown value of each field, before and after, under the same labels: dates by
+    month when a field has more than MAX_VALUES distinct values, then the most frequent values
+    before the step and ``(other)`` for the rest."""
+    out_before: dict[str, Counter] = {}
+    out_after: dict[str, Counter] = {}
     for n in names:
-        c = Counter("(missing)" if f.get(n) is None else _shown(f[n]) for f in fields)
-        if len(c) > MAX_VALUES and all(kind(v) in ("date", "datetime") for v in (f.get(n) for f in fields) if v):
-            c = Counter("(missing)" if f.get(n) is None else str(f[n])[:7] for f in fields)
-        if len(c) > MAX_VALUES:
-            top = c.most_common(MAX_VALUES - 1)
-            c = Counter(dict(top)) + Counter({"(other)": sum(c.values()) - sum(v for _, v in top)})
-        out[n] = c
+        raw_b = Counter((type(f.get(n)), f.get(n)) for f in before)  # (type, value): True and 1 apart
+        raw_a = Counter((type(f.get(n)), f.get(n)) for f in after)
+        by_month = len(raw_b) > MAX_VALUES and all(kind(v) in ("date", "datetime") for _, v in raw_b if v is not None)
+
+        def label(v: Any) -> str:
+            return "(missing)" if v is None else str(v)[:7] if by_month else _shown(v)
+
+        cb, ca = Counter(), Counter()
+        for c, raw in ((cb, raw_b), (ca, raw_a)):
+            for (_, v), k in raw.items():
+                c[label(v)] += k
+        if len(cb) > MAX_VALUES:
+            listed = {v for v, _ in cb.most_common(MAX_VALUES - 1)}
+            cb, ca = _fold(cb, listed), _fold(ca, listed)
+        out_before[n], out_after[n] = cb, ca
+    return out_before, out_after
+
+
+def _fold(c: Counter, listed: set[str]) -> Counter:
+    out: Counter = Counter()
+    for v, k in c.items():
+        out[v if v in listed else "(other)"] += k
     return out
 
 
@@ -207,7 +225,8 @@ def select_records(frame: pl.DataFrame, cfg: SelectConfig, pii: dict | None = No
     metas = [orjson.loads(m) if m else {} for m in frame["meta"].to_list()]
     fields = [m.get(FIELDS) or {} for m in metas]
     sources = frame["source"].to_list()
-    texts = [_expression_for(s or "", cfg) for s in sources]
+    by_source = {s: _expression_for(s or "", cfg) for s in set(sources)}
+    texts = [by_source[s] for s in sources]
     reasons: list[str | None] = [None] * frame.height
     details: list[str | None] = [None] * frame.height
     selection_fields: set[str] = set()
@@ -231,8 +250,7 @@ def select_records(frame: pl.DataFrame, cfg: SelectConfig, pii: dict | None = No
             fail(f"select: --keep-meta field '{name}' is in no record; fields: {describe_fields(fields)}")
     kept_fields = [{n: f[n] for n in cfg.keep_meta if n in f} for f in fields]
     names = sorted(selection_fields)
-    before = _value_counts(fields, names)
-    after = _value_counts([f for f, r in zip(fields, reasons) if r is None], names)
+    before, after = _value_counts(fields, [f for f, r in zip(fields, reasons) if r is None], names)
     if pii is not None:
         texts_to_scrub = [str(v) for f in kept_fields for v in f.values() if not isinstance(v, bool)]
         texts_to_scrub += [v for c in (before, after) for n in names for v in c[n]

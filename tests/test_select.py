@@ -317,3 +317,32 @@ def test_the_sample_keeps_exactly_the_resolved_well_rated_conversations_of_its_t
             has_fields = cid.startswith(("T-", "CV-")) and cid not in lacking
             assert x["reason"] == ("select.not_matched" if has_fields else "select.missing_field"), cid
     assert rows and all(r["meta"]["fields"]["resolved"] is True and r["meta"]["fields"]["csat"] >= 4 for r in rows)
+
+
+def frame_with_fields(fields: list[dict]) -> pl.DataFrame:
+    from curate.frame import records_to_frame
+    from schemas.messages import Message
+    from schemas.record import Record
+
+    return records_to_frame([Record(id=f"r{i}", source="x.jsonl", line=i, group=f"r{i}", meta={"fields": f},
+                                    messages=[Message(role="user", content="q"), Message(role="assistant", content="a")])
+                             for i, f in enumerate(fields)])
+
+
+def test_a_field_of_booleans_and_numbers_is_mixed_even_though_true_equals_one_in_python():
+    from curate.metadata import field_column
+
+    assert field_column("x", [True, 1, None])[1:] == ("mixed", {"boolean": 1, "number": 1})
+    assert field_column("x", [1, 2.5, None])[0].dtype == pl.Float64
+    assert field_column("x", ["2024-01-02", "2024-01-03T10:00:00Z"])[1] == "datetime"
+
+
+def test_many_distinct_values_are_listed_by_month_for_dates_and_as_other_beyond_twenty():
+    fields = [{"created": f"2024-{1 + i // 20:02d}-{1 + i % 20:02d}", "agent": f"agent{i}"} for i in range(30)]
+    r = select_records(frame_with_fields(fields), SelectConfig(expression="created >= DATE '2024-01-11' and "
+                                                                          "agent != 'agent0'"))
+    assert r.kept["id"].to_list() == [f"r{i}" for i in range(10, 30)]
+    counts = selection_counts(r.report.stats)
+    assert counts["created"] == [("2024-01", 20, 10), ("2024-02", 10, 10)]
+    assert len(counts["agent"]) == 20 and counts["agent"][-1] == ("(other)", 11, 11)
+    assert sum(a for _, a, _ in counts["agent"]) == 30 and sum(b for _, _, b in counts["agent"]) == 20
