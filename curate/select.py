@@ -249,23 +249,21 @@ def select_records(frame: pl.DataFrame, cfg: SelectConfig, pii: dict | None = No
         if name not in present:
             fail(f"select: --keep-meta field '{name}' is in no record; fields: {describe_fields(fields)}")
     kept_fields = [{n: f[n] for n in cfg.keep_meta if n in f} for f in fields]
-    names = sorted(selection_fields)
-    before, after = _value_counts(fields, [f for f, r in zip(fields, reasons) if r is None], names)
-    if pii is not None:
-        texts_to_scrub = [str(v) for f in kept_fields for v in f.values() if not isinstance(v, bool)]
-        texts_to_scrub += [v for c in (before, after) for n in names for v in c[n]
-                           if not v.startswith("(") and kind(v) == "text"]
-        scrubbed = _scrub_values(texts_to_scrub, pii)
+    if pii is not None:  # kept values first: a value the scrubber cannot make safe rejects its record
+        scrubbed = _scrub_values([str(v) for f in kept_fields for v in f.values() if not isinstance(v, bool)], pii)
         for i, f in enumerate(kept_fields):
-            for n, v in list(f.items()):
-                if isinstance(v, bool):
-                    continue
+            for n, v in [(n, v) for n, v in f.items() if not isinstance(v, bool)]:
                 new, bad = scrubbed[str(v)]
                 if bad and reasons[i] is None:
                     reasons[i], details[i] = "select.unsafe_meta", f"kept field {n}: {bad}"
                 elif new != str(v):
                     f[n] = new
-        before, after = ({n: _relabel(c[n], scrubbed) for n in names} for c in (before, after))
+    names = sorted(selection_fields)
+    before, after = _value_counts(fields, [f for f, r in zip(fields, reasons) if r is None], names)
+    if pii is not None:  # the text values the report will list
+        shown = _scrub_values([v for c in (before, after) for n in names for v in c[n]
+                               if not v.startswith("(") and kind(v) == "text"], pii)
+        before, after = ({n: _relabel(c[n], shown) for n in names} for c in (before, after))
     for phase, counts in (("in", before), ("kept", after)):
         for n, c in counts.items():
             for v, k in c.items():

@@ -18,6 +18,8 @@ from curate.metadata import fields_of, typed_value
 from curate.run import run
 from curate.select import select_records, selection_counts
 
+pytest_plugins = ("flows.testing",)
+
 REPO = Path(__file__).resolve().parents[1]
 OUTCOME = "resolved = true and csat >= 4"
 
@@ -346,3 +348,34 @@ def test_many_distinct_values_are_listed_by_month_for_dates_and_as_other_beyond_
     assert counts["created"] == [("2024-01", 20, 10), ("2024-02", 10, 10)]
     assert len(counts["agent"]) == 20 and counts["agent"][-1] == ("(other)", 11, 11)
     assert sum(a for _, a, _ in counts["agent"]) == 30 and sum(b for _, _, b in counts["agent"]) == 20
+
+
+def test_a_kept_value_the_pii_scrubber_cannot_make_safe_rejects_its_record():
+    frame = frame_with_fields([{"csat": 5, "note": "call back tomorrow"}, {"csat": 5, "note": "word " * 400},
+                               {"csat": 2, "note": "word " * 400}])
+    r = select_records(frame, SelectConfig(expression="csat >= 4", keep_meta=["note"]), pii={"max_chars": 1000})
+    assert r.kept["id"].to_list() == ["r0"]
+    assert r.rejects.select("id", "reason", "detail").rows() == [
+        ("r1", "select.unsafe_meta", "kept field note: pii.too_long"), ("r2", "select.not_matched",
+                                                                       "does not match 'csat >= 4'")]
+    assert fields_of(r.kept["meta"][0]) == {"note": "call back tomorrow"}
+
+
+def test_the_curate_flow_with_a_selection_writes_the_same_files_as_the_cli(prefect_harness, tmp_path, monkeypatch):
+    import hashlib
+
+    from curate.cli import main
+    from flows.config import CurateFlowConfig
+    from flows.curate import curate_flow
+
+    monkeypatch.chdir(REPO)
+    inputs = ["data/sample/transcripts", "data/sample/turns.csv"]
+    assert main(["run", *inputs, "--out", str(tmp_path / "cli"), "--no-pii", "--select", OUTCOME,
+                 "--keep-meta", "csat"]) == 0
+    curate_flow(CurateFlowConfig(inputs=inputs, out=str(tmp_path / "flow"), shards=3, overrides={
+        "pii.enabled": False, "select.expression": OUTCOME, "select.keep_meta": ["csat"]}))
+    names = ["train.chatml.jsonl", "val.chatml.jsonl", "test.chatml.jsonl", "rejects.jsonl", "manifest.json",
+             "report.html"]
+    digest = {d: [hashlib.sha256((tmp_path / d / n).read_bytes()).hexdigest() for n in names] for d in ("cli", "flow")}
+    assert digest["cli"] == digest["flow"]
+    assert "select.not_matched" in (tmp_path / "flow" / "rejects.jsonl").read_text()
