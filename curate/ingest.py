@@ -31,7 +31,7 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 TS = r"(?:\[\s*\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?\s*\]\s*|\d{1,2}:\d{2}(?::\d{2})?\s+)"
 SPEAKER_LINE = re.compile(rf"^\s*{TS}?(?P<label>[A-Za-z][A-Za-z.'_-]*(?: [A-Za-z][A-Za-z.'_-]*)?)\s*:(?:\s+(?P<text>.*))?$")
 HEADER_LINE = re.compile(r"^\s*#\s*(?P<body>.*)$")
-HEADER_PAIR = re.compile(r"([A-Za-z_][\w-]*)\s*[:=]\s*(\S+)")
+HEADER_KEY = re.compile(r"(?<!\S)([A-Za-z_][\w-]*)\s*(?:=|:(?!//))\s*")  # `key:` / `key=`, not `http://`
 
 
 class IngestError(Exception):
@@ -136,7 +136,14 @@ def _finish(ing: Ingested, cfg: IngestConfig, turns, meta, rid, group, source, l
 
 
 def _parse_header(body: str) -> dict[str, str]:
-    return {k.lower(): v for k, v in HEADER_PAIR.findall(body)}
+    """`# key: value  key2: two words`: a value runs to the next key (``channel: web chat``)."""
+    keys = list(HEADER_KEY.finditer(body))
+    out: dict[str, str] = {}
+    for m, nxt in zip(keys, keys[1:] + [None]):
+        value = body[m.end():nxt.start() if nxt else len(body)].strip()
+        if value:
+            out[m.group(1).lower()] = value
+    return out
 
 
 def ingest_text(path: Path, cfg: IngestConfig, ing: Ingested) -> None:

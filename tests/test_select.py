@@ -379,3 +379,10 @@ def test_the_curate_flow_with_a_selection_writes_the_same_files_as_the_cli(prefe
     digest = {d: [hashlib.sha256((tmp_path / d / n).read_bytes()).hexdigest() for n in names] for d in ("cli", "flow")}
     assert digest["cli"] == digest["flow"]
     assert "select.not_matched" in (tmp_path / "flow" / "rejects.jsonl").read_text()
+
+
+def test_a_header_value_of_several_words_runs_to_the_next_key(tmp_path):
+    f = write(tmp_path / "t.txt", "# conversation_id: T-9  channel: web chat  agent_tier=2  link: http://x.test/a\n"
+                                  "Customer: Where can I see my data usage?\nAgent: In the app under Usage.\n")
+    assert fields_by_id(ingested([f]).kept)["T-9"] == {"channel": "web chat", "agent_tier": 2,
+                                                       "link": "http://x.test/a"}
