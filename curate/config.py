@@ -69,25 +69,17 @@ class SelectConfig(Frozen):
         description="Metadata fields written to the exported rows (meta.fields), scrubbed by the pii config; "
                     "every other field is dropped at this step.")
 
-    @field_validator("expression")
+    @field_validator("expression", "sources")
     @classmethod
-    def _parses(cls, v: str | None) -> str | None:
+    def _parses(cls, v):
         from curate.select import parse_expression
 
-        if v is not None:
-            parse_expression(v)
-        return v
-
-    @field_validator("sources")
-    @classmethod
-    def _sources_parse(cls, v: dict[str, str]) -> dict[str, str]:
-        from curate.select import parse_expression
-
-        for e in v.values():
-            parse_expression(e)
+        for text in (v.values() if isinstance(v, dict) else [v] if v is not None else []):
+            parse_expression(text)  # a syntax error is refused when the config is built
         return v
 
     def active(self) -> bool:
+        """True when anything is selected or kept (else the step only drops metadata fields)."""
         return bool(self.expression or self.sources or self.keep_meta)
 
 
