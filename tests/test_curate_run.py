@@ -90,9 +90,9 @@ def test_a_killed_run_resumes_without_redoing_steps_and_gives_identical_bytes(tm
     ref, _ = sample_run
     out = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-m", "curate", "run", "data/sample", "--out", str(out), *FAST], cwd=REPO,
-                         env={**os.environ, "CURATEKIT_PAUSE_AFTER_STEP": "near_dedup"},
+                         env={**os.environ, "CURATEKIT_PAUSE_AFTER_STEP": "quality"},
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = out / ".steps" / "03_near_dedup" / "report.json"
+    marker = out / ".steps" / "03_quality" / "report.json"
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -102,9 +102,9 @@ def test_a_killed_run_resumes_without_redoing_steps_and_gives_identical_bytes(tm
     assert not (out / "manifest.json").exists()
     r = cli("run", "data/sample", "--out", str(out), *FAST)
     assert r.returncode == 0, r.stderr
-    for step in ("ingest", "normalize", "exact_dedup", "near_dedup"):
+    for step in ("ingest", "normalize", "exact_dedup", "quality"):
         assert f"{step}: reused" in r.stderr
-    assert "quality: running" in r.stderr
+    assert "near_dedup: running" in r.stderr
     names = sorted(p.name for p in ref.iterdir() if p.is_file())
     assert names == sorted(p.name for p in out.iterdir() if p.is_file())
     for name in names:
