@@ -167,7 +167,15 @@ class _Check(BaseModel):
 
 class EndsOnUserCheck(_Check):
     """quality.ends_on_user: the last turn is a user turn (preference records, whose prompt ends
-    on the user by design, are exempt)."""
+    on the user by design, are exempt).
+
+    ``mode="trim"`` (default) drops the trailing user turns ("thanks!") and keeps the
+    conversation (counted in stats as ``trimmed.ends_on_user``); only a conversation left
+    with no assistant turn is rejected. ``mode="reject"`` rejects every such conversation.
+    """
+
+    mode: Literal["trim", "reject"] = Field(
+        default="trim", description="trim: drop trailing user turns and keep the rest; reject: reject the record.")
 
 
 class PlaceholderCheck(_Check):
@@ -256,7 +264,14 @@ class LanguageCheck(_Check):
 
 
 class TruncationCheck(_Check):
-    """quality.truncated: an assistant turn that stops mid-sentence."""
+    """quality.truncated: an assistant turn that stops mid-sentence.
+
+    Evidence, in order: an unclosed code fence; a turn ending on a dangling word, comma,
+    colon or dash; an open bracket or double quote; a long turn (``min_words_unpunctuated``)
+    without sentence-ending punctuation; a generator that stopped at its token limit.
+    Measured (benchmarks/bench_retention.py, every flag read by hand): see the PRECISION note
+    in the module docstring.
+    """
 
     turns: Literal["all", "last"] = Field(
         default="all", description="Judge every assistant turn, or only the last one.")
@@ -268,6 +283,16 @@ class TruncationCheck(_Check):
         default=DEFAULT_DANGLING_WORDS,
         description="A turn ending on one of these words (or on , ; : - ( / &) is truncated even as a "
                     "list item.")
+    min_words_unpunctuated: Annotated[int, Field(ge=1)] = Field(
+        default=30, description="A turn without sentence-ending punctuation is truncated only from this many "
+                                "words on: short chat replies ('Fine', 'maybe a bionic robot') often have none.")
+    unbalanced: bool = Field(
+        default=True, description="A turn that leaves a bracket ( [ { or a double quote open (code and "
+                                  "emoticons aside) is truncated.")
+    finish_reason: bool = Field(
+        default=True, description="A record whose meta says the generator stopped at its limit "
+                                  "(finish_reason 'length', or completion_tokens >= max_tokens, at the top "
+                                  "level or under 'synth') is truncated.")
 
     @field_validator("terminal_pattern")
     @classmethod
@@ -334,22 +359,55 @@ def _placeholder_flags(config: PlaceholderCheck) -> pl.Expr:
     return pl.col("_turns").list.eval(flag)
 
 
+# Emoticons start a word (":)" yes, "(608)" no).
+_EMOTICON = r"(?:^|\s)(?:[:;=][\-'^o]?[()\[\]{}DPpOo3/|\\]|[()\[\]{}][\-'^]?[:;=]|<3)"
+_LIST_MARKER = r"(?m)^[ \t]*(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})\)"
+
+
 def _truncation_codes(config: TruncationCheck) -> pl.Expr:
-    """Per assistant turn: 0 fine, 1 unclosed code fence, 2 dangling word/comma, 3 no terminal char."""
+    """Per assistant turn: 0 fine, 1 unclosed code fence, 2 dangling word/comma/colon,
+    3 open bracket or quote, 4 a long turn with no terminal character."""
     full = _el.fill_null("")
     text = full.str.slice(-_TAIL_CHARS).str.strip_chars()
     fence_open = (full.str.count_matches("```", literal=True) % 2) == 1
     dangling_words = "|".join(re.escape(w) for w in config.dangling_words)
     # (?:^|\W) rather than \b: a Unicode word boundary keeps the regex off its fast DFA path.
-    dangling_re = r"(?i)(?:[,;:\-–—(/&]" + (rf"|(?:^|\W)(?:{dangling_words})" if dangling_words else "") + r")\z"
+    # An opening bracket at the end dangles, unless it is a frowning emoticon ":(".
+    dangling_re = (r"(?i)(?:[,;:\-–—/&]|(?:^|[^:;=8\-'^])\("
+                   + (rf"|(?:^|\W)(?:{dangling_words})" if dangling_words else "") + r")\z")
     dangling = text.str.contains(dangling_re)
     list_line = text.str.contains(r"(?m)^[ \t]*(?:[-*+•][ \t]|\d+[.)][ \t]|\|)[^\n]*\z")
-    unfinished = ~text.str.contains(config.terminal_pattern) & ~list_line
-    code = (pl.when(fence_open).then(1).when(dangling).then(2).when(unfinished).then(3).otherwise(0))
+    long_turn = full.str.count_matches(r"\S+") >= config.min_words_unpunctuated
+    unfinished = ~text.str.contains(config.terminal_pattern) & ~list_line & long_turn
+    code = pl.when(fence_open).then(1).when(dangling).then(2)
+    if config.unbalanced:
+        # Code, emoticons ":)" and list markers "1)" / "a)" carry brackets that open or close nothing.
+        prose = (full.str.replace_all(_CODE_FENCE_BLOCK, " ").str.replace_all(r"`[^`\n]*`", " ")
+                 .str.replace_all(_EMOTICON, " ").str.replace_all(_LIST_MARKER, " "))
+
+        def more(a: str, b: str) -> pl.Expr:
+            return prose.str.count_matches(a, literal=True) > prose.str.count_matches(b, literal=True)
+
+        unbalanced = (more("(", ")") | more("[", "]") | more("{", "}") | more("“", "”")
+                      | ((prose.str.count_matches('"', literal=True) % 2) == 1))
+        code = code.when(unbalanced).then(3)
+    code = code.when(unfinished).then(4).otherwise(0)
     turns = pl.col("_turns")
     if config.turns == "last":
         turns = turns.list.tail(1)
     return turns.list.eval(code.cast(pl.Int8))
+
+
+def _generator_cut() -> pl.Expr:
+    """The record's meta says its generator stopped at the token limit."""
+    meta = pl.col("meta")
+
+    def field(name: str) -> pl.Expr:
+        return pl.coalesce(meta.str.json_path_match(f"$.{name}"), meta.str.json_path_match(f"$.synth.{name}"))
+
+    tokens = field("completion_tokens").cast(pl.Int64, strict=False)
+    limit = field("max_tokens").cast(pl.Int64, strict=False)
+    return ((field("finish_reason") == "length") | (tokens >= limit)).fill_null(False)
 
 
 def _measure(frame: pl.DataFrame, config: QualityConfig) -> pl.DataFrame:
@@ -524,6 +582,9 @@ def filter_quality(frame: pl.DataFrame, config: QualityConfig) -> StepResult:
         annotated = base.with_columns([pl.lit(None, dtype=d).alias(c) for c, d in _ANNOTATION_DTYPES.items()])
         return partition(STEP, annotated.with_columns(pl.lit(None, dtype=pl.String).alias("_reason")), {})
 
+    trimmed = 0
+    if config.ends_on_user.enabled and config.ends_on_user.mode == "trim" and base.height:
+        base, trimmed = _trim_trailing_user(base)
     measured = _measure(base, config)
     checks = _checks(measured, config)
 
@@ -536,6 +597,8 @@ def filter_quality(frame: pl.DataFrame, config: QualityConfig) -> StepResult:
         [fails.alias(f"_fails_{name}") for name, fails, _ in checks] + [reason.alias("_reason"),
                                                                           detail.alias("_detail")])
     stats = _stats(judged, [name for name, _, _ in checks], config)
+    if config.ends_on_user.enabled and config.ends_on_user.mode == "trim":
+        stats["trimmed.ends_on_user"] = float(trimmed)
     for c, d in _ANNOTATION_DTYPES.items():
         if c not in judged.columns:
             judged = judged.with_columns(pl.lit(None, dtype=d).alias(c))
@@ -546,12 +609,30 @@ def filter_quality(frame: pl.DataFrame, config: QualityConfig) -> StepResult:
     return partition(STEP, out, stats)
 
 
+def _trim_trailing_user(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Drop trailing user turns (a closing "thanks!") from conversations that have another turn
+    before them; preference records (``chosen`` set) are left alone. Returns (frame, trimmed count)."""
+    msgs = pl.col("messages")
+    not_user = msgs.list.eval(_el.struct.field("role") != "user")
+    n = msgs.list.len()
+    keep = pl.when(not_user.list.any()).then(n - not_user.list.reverse().list.arg_max().cast(pl.UInt32)).otherwise(n)
+    if "chosen" in frame.columns:
+        keep = pl.when(pl.col("chosen").is_not_null()).then(n).otherwise(keep)
+    f = frame.with_columns(keep.alias("_keep"), n.alias("_n"))
+    trimmed = int((f["_keep"] < f["_n"]).sum())
+    if trimmed:
+        f = f.with_columns(msgs.list.head(pl.col("_keep")))
+    return f.drop("_keep", "_n"), trimmed
+
+
 def _checks(f: pl.DataFrame, config: QualityConfig) -> list[tuple[str, pl.Expr, pl.Expr]]:
     """(check name, fails expression, detail expression) for every enabled check, in `CHECK_ORDER`."""
     out: list[tuple[str, pl.Expr, pl.Expr]] = []
     n_turns = pl.col("_n_turns").cast(pl.String)
     if config.ends_on_user.enabled:
-        out.append(("ends_on_user", pl.col("_on_user"), pl.lit("last turn is a user turn")))
+        why = "last turn is a user turn" if config.ends_on_user.mode == "reject" else \
+            "no assistant turn before the trailing user turns"
+        out.append(("ends_on_user", pl.col("_on_user"), pl.lit(why)))
     if config.placeholder.enabled:
         ph = pl.col("_ph_turn")
         out.append(("placeholder", ph.is_not_null(),
@@ -603,17 +684,21 @@ def _checks(f: pl.DataFrame, config: QualityConfig) -> list[tuple[str, pl.Expr, 
                     .otherwise(pl.format(f"language {{}} (stopword ratio {{}}) not in expected {expected} "
                                          f"(best expected ratio {{}})", lang, _fmt(own), _fmt(best_expected)))))
     if config.truncated.enabled:
-        codes = _truncation_codes(config.truncated)
+        tc = config.truncated
+        codes = _truncation_codes(tc)
         idx = _first_index(codes.list.eval(_el > 0))
-        if config.truncated.turns == "last":
+        if tc.turns == "last":
             idx = pl.when(idx.is_not_null()).then(pl.col("_n_turns").cast(pl.Int64))
         kind = codes.list.eval(_el.filter(_el > 0).first()).list.first()
         why = (pl.when(kind == 1).then(pl.lit("an unclosed code fence"))
                .when(kind == 2).then(pl.lit("a dangling connector word or comma"))
-               .otherwise(pl.lit("no sentence-ending punctuation")))
-        out.append(("truncated", idx.is_not_null(),
-                    pl.format("assistant turn {} of {} ends mid-sentence: {}",
-                              idx.cast(pl.String), n_turns, why)))
+               .when(kind == 3).then(pl.lit("an open bracket or quote"))
+               .otherwise(pl.lit(f"no sentence-ending punctuation in {tc.min_words_unpunctuated}+ words")))
+        cut = _generator_cut() if tc.finish_reason and "meta" in f.columns else pl.lit(False)
+        out.append(("truncated", idx.is_not_null() | cut,
+                    pl.when(idx.is_not_null()).then(pl.format("assistant turn {} of {} ends mid-sentence: {}",
+                                                              idx.cast(pl.String), n_turns, why))
+                    .otherwise(pl.lit("the generator stopped at its token limit (finish_reason length)"))))
     return [(name, fails.fill_null(False), why) for name, fails, why in out]
 
 

@@ -39,6 +39,8 @@ def full_data(**overrides) -> ReportData:
         outputs=[("train.chatml.jsonl", 784, "3f1a9c0e" * 8), ("val.chatml.jsonl", 44, "a0b1c2d3" * 8),
                  ("test.chatml.jsonl", 43, "0f1e2d3c" * 8), ("rejects.jsonl", 369, "77aa88bb" * 8)],
         notes=["Perplexity scored with the embedded instruct model."],
+        retention={"records_in": 1240, "duplicates": 210, "distinct_in": 1030, "kept": 871, "retention": 0.8456,
+                   "removed_share_by_step": {"validate": 0.0165, "quality": 0.0738, "perplexity": 0.035}},
     )
     return dataclasses.replace(data, **overrides)
 
@@ -102,12 +104,12 @@ def test_an_empty_report_says_not_run_for_every_section_and_draws_no_plot():
     doc = render_report(ReportData(title="empty run"))
     check(doc)
     assert "<svg" not in doc
-    for section in ("funnel", "reasons", "lengths", "clusters", "splits", "leaks", "provenance", "entities",
-                    "perplexity", "outputs"):
+    for section in ("retention", "funnel", "reasons", "lengths", "clusters", "splits", "leaks", "provenance",
+                    "entities", "perplexity", "outputs"):
         body = re.search(rf'<section id="{section}">(.*?)</section>', doc, re.S).group(1)
         assert '<p class="empty">' in body and "<table" not in body, section
     assert "leak checks: not run" in doc
-    assert doc.count("Not run:") == 9  # all but reasons, where empty means nothing was rejected
+    assert doc.count("Not run:") == 10  # all but reasons, where empty means nothing was rejected
 
 
 @pytest.mark.parametrize("empty", ["funnel", "reasons", "lengths", "cluster_sizes", "entity_counts",
@@ -253,3 +255,13 @@ def test_funnel_and_reasons_come_from_step_reports():
     funnel, reasons = funnel_from_reports([a, b])
     assert funnel == [("validate", 10, 8, 2), ("dedup_exact", 8, 5, 3)]
     assert reasons == {"schema.invalid_json": 2, "dedup.exact_duplicate": 3}
+
+
+def test_retention_is_shown_and_a_warning_becomes_a_banner_at_the_top():
+    doc = render_report(full_data(warnings=["step quality removed 76 of 1030 distinct conversations (12% > 10%)"]))
+    check(doc)
+    body = re.search(r'<section id="retention">(.*?)</section>', doc, re.S).group(1)
+    assert "871 of 1030 distinct conversations kept (84.6%)" in body
+    assert doc.index('class="banner"') < doc.index("<nav")
+    assert "step quality removed 76 of 1030 distinct conversations (12% &gt; 10%)" in doc
+    assert 'class="banner"' not in render_report(full_data())
