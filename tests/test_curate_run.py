@@ -62,8 +62,14 @@ def test_planted_problems_get_the_expected_reasons(sample_run):
         reasons[r["reason"]] += 1
     assert reasons["dedup.near_duplicate"] >= 5
     for code in ("quality.refusal", "quality.repetition", "quality.wrong_language", "quality.placeholder",
-                 "quality.ends_on_user", "quality.truncated", "quality.too_short"):
+                 "quality.truncated", "quality.too_short"):
         assert reasons[code] >= 1, code
+    # The two conversations ending on a customer turn are trimmed and kept, not rejected.
+    m = json.loads((out / "manifest.json").read_text())
+    quality = next(s for s in m["steps"] if s["step"] == "quality")
+    assert quality["stats"]["trimmed.ends_on_user"] == 2 and reasons["quality.ends_on_user"] == 0
+    # Nothing real is deleted for overlapping val/test: the split keeps related records together.
+    assert reasons["decontam.ngram_overlap"] == 0
 
 
 def test_outputs_validate_and_the_manifest_proves_no_leaks(sample_run):

@@ -60,8 +60,8 @@ CASES = [
     rec("lorem", Q, "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."),
     rec("as_an_ai", Q, "As an AI language model, I cannot touch routers, but unplugging it usually helps."),
     rec("refuse", Q, "I’m sorry, but I can’t assist with that request."),
-    rec("short", Q, "Unplug it."),
-    rec("long", Q, " ".join(["Unplug the router and wait."] * 900)),
+    rec("short", "hi", "ok"),
+    rec("long", Q, " ".join(["Unplug the router and wait."] * 2500)),
     rec("symbols", Q, "#$%^&* @@!! ))(( ^^^ %%% $$$ ### 123 ~~~ +++ === <<< >>> ;;; ..."),
     rec("thanks", Q, "Thank you thank you thank you thank you thank you thank you thank you."),
     rec("spanish", Q, "Desenchufe el router, espere treinta segundos y vuelva a enchufarlo. "
@@ -119,14 +119,14 @@ def test_details_name_the_measure_and_the_threshold_and_never_the_text():
     assert d["todo"] == "assistant turn 1 of 1 is empty or a placeholder"
     assert d["as_an_ai"] == "matches refusal phrase 'as an ai language model'"
     assert d["refuse"] == "matches refusal phrase 'i'm sorry, but i can't assist'"
-    assert d["short"] == "assistant words 2 < min_words 3"
-    assert d["long"] == "assistant words 4500 > max_words 4000"
+    assert d["short"] == "conversation words 2 < min_words 4"
+    assert d["long"] == "conversation words 12506 > max_words 12000"
     assert d["symbols"] == "alpha ratio 0.0 < min_ratio 0.5"
     assert d["thanks"] == "duplicate 4-gram fraction 0.818 > 0.3"
     assert d["spanish"] == "language es (stopword ratio 0.278) not in expected en (best expected ratio 0.056)"
     assert d["chinese"] == "language other (Latin-script letters below 0.5), expected en"
     assert d["trunc_and"] == "assistant turn 1 of 1 ends mid-sentence: a dangling connector word or comma"
-    assert d["trunc_long"] == "assistant turn 1 of 1 ends mid-sentence: no sentence-ending punctuation in 30+ words"
+    assert d["trunc_long"] == "assistant turn 1 of 1 ends mid-sentence: no sentence-ending punctuation after 30+ words"
     assert d["trunc_paren"] == "assistant turn 1 of 1 ends mid-sentence: an open bracket or quote"
     assert d["trunc_cut"] == "the generator stopped at its token limit (finish_reason length)"
     texts = {r.id: " ".join(m.content for m in r.messages) for r in CASES}
@@ -141,7 +141,8 @@ def test_the_first_failing_check_in_the_documented_order_gives_the_reason():
     short_cut = rec("short_cut", Q, "Unplug the")
     # A placeholder in the first turn and a conversation ending on the user: ends_on_user (1) wins.
     first = rec("first", Q, "TODO", "and then?")
-    result = run([both, short_cut, first], QualityConfig(ends_on_user={"mode": "reject"}))
+    result = run([both, short_cut, first], QualityConfig(ends_on_user={"mode": "reject"},
+                                                         length={"scope": "assistant", "min_words": 3}))
 
     assert outcome(result) == ([], {"both": "quality.refusal", "short_cut": "quality.too_short",
                                     "first": "quality.ends_on_user"})
@@ -179,17 +180,21 @@ def test_preference_records_are_judged_on_chosen_and_may_end_on_the_user():
     assert outcome(filter_quality(frame, QualityConfig())) == (["x"], {})
 
 
-def test_length_counts_assistant_words_by_default_or_the_whole_conversation():
+def test_length_counts_the_whole_conversation_by_default_or_assistant_words_only():
     long_question = " ".join(["word"] * 30) + "?"
     records = [rec("a", long_question, "Yes, that works fine.")]
-    assert outcome(run(records, QualityConfig(length={"max_words": 10}))) == (["a"], {})
-    by_conversation = run(records, QualityConfig(length={"max_words": 10, "scope": "conversation"}))
+    assert outcome(run(records, QualityConfig(length={"max_words": 10, "scope": "assistant"}))) == (["a"], {})
+    by_conversation = run(records, QualityConfig(length={"max_words": 10}))
     assert outcome(by_conversation) == ([], {"a": "quality.too_long"})
     assert details(by_conversation)["a"] == "conversation words 34 > max_words 10"
+    # A one-word answer to a real question is kept; a "hi" / "ok" exchange is too short.
+    trivia = [rec("q", "Islamabad is the capital of which country?", "Pakistan"), rec("hi", "hi", "ok")]
+    assert outcome(run(trivia)) == (["q"], {"hi": "quality.too_short"})
 
 
 def test_cjk_characters_count_as_words():
-    result = run([rec("zh", Q, "好的。")], QualityConfig(language={"enabled": False}))
+    result = run([rec("zh", Q, "好的。")], QualityConfig(language={"enabled": False},
+                                                  length={"scope": "assistant", "min_words": 3}))
     assert outcome(result) == (["zh"], {})
     assert result.kept["q_words"].to_list() == [3]
 
@@ -197,7 +202,8 @@ def test_cjk_characters_count_as_words():
 def test_thresholds_are_configurable():
     records = [rec("short", Q, "Unplug it."), rec("clean", Q, GOOD),
                rec("spanish", Q, CASE['spanish'].messages[1].content), rec("thanks", Q, CASE['thanks'].messages[1].content)]
-    config = QualityConfig(length={"min_words": 1, "max_words": 18}, language={"expected": ["en", "es"]},
+    config = QualityConfig(length={"min_words": 1, "max_words": 18, "scope": "assistant"},
+                           language={"expected": ["en", "es"]},
                            repetition={"max_dup_ngram_frac": 0.9, "max_top_ngram_frac": 1.0})
     assert outcome(run(records, config)) == (["short", "spanish", "thanks"], {"clean": "quality.too_long"})
 
@@ -294,10 +300,11 @@ def test_truncation_accepts_sentence_ends_lists_emoji_and_links(ending, truncate
 
 def test_truncation_of_any_turn_or_only_the_last():
     records = [rec("mid", Q, "Let me check that for you and", "Sure.", GOOD)]
-    result = run(records)
+    result = run(records, QualityConfig(truncated={"turns": "all"}))
     assert outcome(result) == ([], {"mid": "quality.truncated"})
     assert details(result)["mid"] == "assistant turn 1 of 2 ends mid-sentence: a dangling connector word or comma"
-    assert outcome(run(records, QualityConfig(truncated={"turns": "last"}))) == (["mid"], {})
+    # By default only the last turn is judged: an earlier turn that trails off was answered.
+    assert outcome(run(records)) == (["mid"], {})
     d = details(run([rec("last", Q, GOOD, "And?", "Then plug it into the")], QualityConfig(truncated={"turns": "last"})))
     assert d == {"last": "assistant turn 2 of 2 ends mid-sentence: a dangling connector word or comma"}
 
@@ -328,7 +335,7 @@ def test_kept_rows_keep_their_columns_and_gain_typed_annotations_once():
         "q_words": pl.Int64, "q_alpha": pl.Float64, "q_dup_ngram": pl.Float64, "q_top_ngram": pl.Float64,
         "q_lang": pl.String}
     row = result.kept.row(0, named=True)
-    assert row["q_words"] == 19 and row["q_lang"] == "en" and 0.9 < row["q_alpha"] < 1.0
+    assert row["q_words"] == 25 and row["q_lang"] == "en" and 0.9 < row["q_alpha"] < 1.0  # 6 + 19 words
     again = filter_quality(result.kept, QualityConfig())  # annotations are replaced, not duplicated
     assert again.kept.equals(result.kept)
 
