@@ -381,3 +381,19 @@ def test_the_config_is_frozen_strict_and_documented():
     for model in (QualityConfig, *[type(getattr(config, f)) for f in QualityConfig.model_fields if f != "enabled"]):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def test_a_punctuation_only_reply_is_a_placeholder_only_as_the_only_answer():
+    chat = rec("chat", "I got the job!", ":)", "Starting Monday, in the city.", "Congratulations, that is great news.")
+    alone = rec("alone", Q, "...")
+    assert outcome(run([chat, alone])) == (["chat"], {"alone": "quality.placeholder"})
+    strict = QualityConfig(placeholder={"punctuation_only": "any_turn"})
+    assert outcome(run([chat], strict)) == ([], {"chat": "quality.placeholder"})
+
+
+def test_trailing_user_turns_are_trimmed_and_counted_or_rejected_on_request():
+    r = run([rec("thanks", Q, GOOD, "thanks!"), rec("clean", Q, GOOD)])
+    assert outcome(r) == (["thanks", "clean"], {}) and r.report.stats["trimmed.ends_on_user"] == 1
+    assert [m["role"] for m in r.kept["messages"][0]] == ["user", "assistant"]
+    strict = run([rec("thanks", Q, GOOD, "thanks!")], QualityConfig(ends_on_user={"mode": "reject"}))
+    assert outcome(strict) == ([], {"thanks": "quality.ends_on_user"})
