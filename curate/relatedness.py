@@ -130,6 +130,28 @@ def related_id_edges(frame: pl.DataFrame) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
 
 
+def earlier_edges(frame: pl.DataFrame, old_sigs: np.ndarray, cfg: SplitConfig,
+                  near: NearDedupConfig) -> list[tuple[int, int]]:
+    """(new row, old corpus row) pairs related at ``cfg.related_threshold`` (signature estimate:
+    the old texts are not kept, only their signatures)."""
+    from curate import minhash
+    from curate.dedup import minhash_params
+
+    if frame.height == 0 or old_sigs is None or not len(old_sigs):
+        return []
+    base = minhash_params(near)
+    params = minhash.MinHashParams(num_perm=base.num_perm, ngram=base.ngram, threshold=cfg.related_threshold,
+                                   seed=base.seed, false_positive_weight=base.false_positive_weight,
+                                   false_negative_weight=base.false_negative_weight)
+    texts = frame.select(full_text().alias("t"))["t"].to_list()
+    res = minhash.near_dedup_against(texts, old_sigs, params, verify="signature")
+    n_old = len(old_sigs)
+    pairs = np.asarray(res.pairs).reshape(-1, 2)
+    a, b = pairs.min(axis=1), pairs.max(axis=1)
+    cross = (a < n_old) & (b >= n_old)
+    return sorted(set(zip((b[cross] - n_old).tolist(), a[cross].tolist())))
+
+
 def build_graph(frame: pl.DataFrame, cfg: SplitConfig, near: NearDedupConfig, keys: Sequence[str],
                 extra_edges: Sequence[np.ndarray] = (), ngram: int = 13) -> Graph:
     """Components of ``frame`` (rows in order) under group, MinHash, n-gram and extra edges.

@@ -40,9 +40,12 @@ def _eval_texts(files: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str], dict[str, str]]:
+def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str], dict[str, str],
+                                                list[str]]:
+    """An earlier run's corpus: exact key -> id, signatures and their ids, group digest -> split,
+    and the split of each signature row."""
     if not against:
-        return {}, None, [], {}
+        return {}, None, [], {}, []
     from curate import minhash
 
     d = Path(against) / "corpus"
@@ -52,7 +55,9 @@ def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | Non
     idx = pl.read_parquet(d / "index.parquet")
     sf = minhash.load_signatures(d / "signatures.parquet")
     known = dict(zip(idx["group"].to_list(), idx["split"].to_list()))
-    return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids), known
+    split_of = dict(zip(idx["id"].to_list(), idx["split"].to_list()))
+    rows = [split_of.get(i, "train") for i in sf.ids]
+    return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids), known, rows
 
 
 def optional_steps(cfg: PipelineConfig) -> list[Step]:
@@ -98,7 +103,7 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
     """Discover and hash inputs, load indexes and eval sets, and build the step list."""
     files, notes = discover(inputs)
     inputs_m = input_entries(files)
-    exact_index, old_sigs, old_ids, known_groups = _corpus_index(cfg.against)
+    exact_index, old_sigs, old_ids, known_groups, old_splits = _corpus_index(cfg.against)
     eval_texts = _eval_texts(cfg.decontam.eval_files)
     eval_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.decontam.eval_files])
     mix_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.mix.files])
@@ -120,7 +125,8 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
         *optional_steps(cfg),
         Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
         Step("split", (cfg.split, cfg.near_dedup, cfg.decontam.ngram, against_digest),
-             lambda f: split_by_group(f, cfg.split, known_groups, cfg.near_dedup, ngram=cfg.decontam.ngram)),
+             lambda f: split_by_group(f, cfg.split, known_groups, cfg.near_dedup, ngram=cfg.decontam.ngram,
+                                      earlier=(old_sigs, old_splits) if old_sigs is not None else None)),
         Step("mix", (cfg.mix, mix_digest, cfg.near_dedup, cfg.exact_dedup),
              lambda f: mix_general(f, cfg.mix, cfg.near_dedup, cfg.exact_dedup), adds_records=True),
         Step("decontam", (cfg.decontam, eval_digest), lambda f: decontaminate(f, cfg.decontam, eval_texts)),

@@ -99,7 +99,8 @@ def _balance(split: list[str], size: np.ndarray, u: np.ndarray, free: np.ndarray
 
 
 def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] | None = None,
-                   near: NearDedupConfig | None = None, extra_edges=(), ngram: int = 13) -> StepResult:
+                   near: NearDedupConfig | None = None, extra_edges=(), ngram: int = 13,
+                   earlier: tuple[np.ndarray, list[str]] | None = None) -> StepResult:
     """Add ``split``, ``component`` and ``boilerplate_k`` columns; rewrite ``group`` to its stable key.
 
     Every component of the relatedness graph lands in one split. ``known`` maps
@@ -107,6 +108,8 @@ def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] 
     group keep it (old assignments never move); new components are placed by hash
     and balancing. ``extra_edges``: more row-index pairs for the graph (see
     `curate.relatedness.build_graph`); ``ngram``: span length in words (``DecontamConfig.ngram``).
+    ``earlier``: an earlier corpus's MinHash signatures and the split of each row; a component
+    holding a record related to an old one (``related_threshold``) keeps that record's split.
     """
     from curate.relatedness import build_graph
 
@@ -132,6 +135,11 @@ def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] 
         old = (known or {}).get(group_digest(k)) if known else None
         if old:
             olds.setdefault(c, set()).add(old)
+    if earlier is not None and n:
+        from curate.relatedness import earlier_edges
+
+        for i, old in earlier_edges(frame, earlier[0], cfg, near):
+            olds.setdefault(int(comp[i]), set()).add(earlier[1][old])
     # A new record can relate two old groups of different splits; the component goes to train then
     # (the old records cannot move, and train is where an overlap costs no evaluation).
     pinned = {c: (next(iter(v)) if len(v) == 1 else "train") for c, v in olds.items()}

@@ -138,15 +138,25 @@ def _chat(cid, cust, i):
         {"role": "assistant", "content": words(9000 + i, 30) + "."}]}
 
 
+def _long_chat(cid, cust, i, edit=False):
+    answer = words(40000 + i, 60).split()
+    if edit:  # two words changed: Jaccard about 0.7 with the original, related but no near-duplicate
+        answer[20], answer[45] = "zzz" + answer[20], "zzz" + answer[45]
+    return {"id": cid, "customer_id": cust, "messages": [
+        {"role": "user", "content": words(50000 + i, 10) + "?"},
+        {"role": "assistant", "content": " ".join(answer) + "."}]}
+
+
 def test_a_new_increment_never_moves_an_old_group(tmp_path):
-    first = [_chat(f"a{i}", f"C{i}", i) for i in range(40)]
+    first = [_chat(f"a{i}", f"C{i}", i) for i in range(40)] + [_long_chat(f"r{i}", f"RC{i}", i) for i in range(12)]
     _jsonl(tmp_path / "in1" / "chats.jsonl", first)
     cfg = PipelineConfig.model_validate({"pii": {"enabled": False}})
     run([str(tmp_path / "in1")], tmp_path / "run1", cfg)
     # The increment: more conversations of every old customer, all of them in the new run, plus new
     # customers; balancing may move new components, never an old group.
     second = [_chat(f"b{i}", f"C{i}", 100 + i) for i in range(40)] + \
-             [_chat(f"n{i}", f"N{i}", 200 + i) for i in range(20)]
+             [_chat(f"n{i}", f"N{i}", 200 + i) for i in range(20)] + \
+             [_long_chat(f"s{i}", f"SN{i}", i, edit=True) for i in range(12)]  # related to old r{i}, new customer
     _jsonl(tmp_path / "in2" / "chats.jsonl", second)
     new = run([str(tmp_path / "in2")], tmp_path / "run2", cfg.model_copy(update={"against": str(tmp_path / "run1")}))
 
@@ -157,9 +167,18 @@ def test_a_new_increment_never_moves_an_old_group(tmp_path):
     old, now = splits(tmp_path / "run1"), splits(tmp_path / "run2")
     common = set(old) & set(now)
     assert len(common) == 40 and all(now[g] == old[g] for g in common)
+
+    def by_id(d):
+        return {r["id"]: s for s in ("train", "val", "test")
+                for r in map(json.loads, (d / f"{s}.chatml.jsonl").read_text().splitlines())}
+
+    ids1, ids2 = by_id(tmp_path / "run1"), by_id(tmp_path / "run2")
+    followed = [i for i in range(12) if f"s{i}" in ids2]  # a few may be near-duplicates of the old one
+    assert len(followed) >= 9 and all(ids2[f"s{i}"] == ids1[f"r{i}"] for i in followed)
+    assert len({ids1[f"r{i}"] for i in followed}) > 1  # the old ones are spread over splits
     assert new.manifest.leak_checks["passed"]
     st = next(s for s in new.manifest.steps if s.step == "split").stats
-    assert st["components_kept_from_earlier_runs"] == 40
+    assert st["components_kept_from_earlier_runs"] == 40 + len(followed)
 
 
 def test_the_sample_splits_the_same_whether_its_path_is_typed_relative_or_absolute(tmp_path):
