@@ -257,9 +257,10 @@ def decontaminate(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str
     """
     hits: list[str | None] = [None] * frame.height
     rounds = 0
-    if cfg.enabled and frame.height:
+    real = [p == "real" for p in frame["provenance"].to_list()] if frame.height else []
+    # Only eval files and synthetic / mixed-in records can lose anything here.
+    if cfg.enabled and frame.height and (eval_texts or not all(real)):
         k = boilerplate_k(frame, cfg)
-        real = [p == "real" for p in frame["provenance"].to_list()]
         alive = list(range(frame.height))
         while True:
             rounds += 1
