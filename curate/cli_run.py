@@ -89,16 +89,26 @@ def run_cli(args: argparse.Namespace) -> int:
     except IngestError as e:
         raise UserError(e.detail, 2)
     m = result.manifest
-    rows = [(r.step, r.n_in, r.n_kept, r.n_rejected, f"{result.timings.get(r.step, 0):.1f}s"
-             if r.step not in result.reused else "reused") for r in result.reports]
+    removed = m.retention.get("removed_share_by_step", {})
+    rows = [(r.step, r.n_in, r.n_kept, r.n_rejected, f"{removed[r.step]:.1%}" if r.step in removed else "",
+             f"{result.timings.get(r.step, 0):.1f}s" if r.step not in result.reused else "reused")
+            for r in result.reports]
     reasons = {}
     for r in result.reports:
         reasons.update(r.reasons)
     from collections import Counter
 
-    summary_table(f"curate run -> {args.out}", ["step", "in", "kept", "rejected", "time"], rows,
+    rt = m.retention
+    summary_table(f"curate run -> {args.out}", ["step", "in", "kept", "rejected", "removed", "time"], rows,
                   reasons=Counter(reasons),
-                  footer=(f"splits: {m.splits}   leak checks: {'PASS' if m.leak_checks.get('passed') else 'FAIL'}   "
+                  footer=(f"retention: {rt.get('kept', 0)} of {rt.get('distinct_in', 0)} distinct conversations kept "
+                          f"({rt.get('retention', 1.0):.1%}; {rt.get('duplicates', 0)} duplicates not counted; "
+                          f"'removed' is each step's share of the distinct conversations)\n"
+                          f"splits: {m.splits}   leak checks: {'PASS' if m.leak_checks.get('passed') else 'FAIL'}   "
                           f"{m.totals['records_in']} in = {m.totals['kept']} kept + {m.totals['rejected']} rejected   "
                           f"{time.perf_counter() - t0:.1f}s"))
-    return 0 if m.leak_checks.get("passed") else 1
+    for w in m.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for line in m.failures:
+        print(f"{args.out}: {line} (outputs marked failed in manifest.json; train refuses them)", file=sys.stderr)
+    return 0 if m.status == "ok" else 1

@@ -106,17 +106,34 @@ class SplitConfig(Frozen):
     ratios: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description="train / val / test fractions.")
     seed: str = Field("curatekit-split-v1", description="Salt of the group-key hash; changing it reshuffles.")
     synthetic_in_eval: bool = Field(False, description="Allow synthetic (LLM-made) records in val and test.")
+    related_threshold: float = Field(
+        0.55, gt=0, lt=1, description="MinHash Jaccard at which two records are related and share a split "
+                                      "(groups only, never deletes; near_dedup.threshold deletes).")
+    boilerplate_max_records: int = Field(
+        20, ge=1, description="A span found in more records than this is boilerplate (canned macros, greetings) "
+                              "and joins nothing; the bound actually used (k, reported) may be lower, see "
+                              "max_component_share.")
+    max_component_share: float = Field(
+        0.15, gt=0, le=1, description="k is lowered until no component of related records holds more than this "
+                                      "share of the records (unless one group alone is bigger).")
+    ratio_tolerance: float = Field(
+        0.03, ge=0, lt=1, description="Largest gap allowed between a realised split share and its ratio; "
+                                      "whole components are moved to stay within it, and the report says when "
+                                      "that is impossible.")
 
 
 class DecontamConfig(Frozen):
     enabled: bool = True
-    ngram: int = Field(13, ge=4, le=64, description="Length in words of an overlap that counts as leakage.")
-    eval_files: list[str] = Field(default_factory=list, description="Extra eval sets (JSONL, any format) to keep out of train.")
+    ngram: int = Field(13, ge=4, le=64, description="Length in words of a shared span that counts as leakage "
+                                                    "(and joins two records in one split).")
+    eval_files: list[str] = Field(default_factory=list, description="Eval sets (JSONL, any format) to keep out of train: "
+                                  "the only case, with synthetic/mixed-in records vs val/test, where records "
+                                  "are deleted for overlap (internal leaks are prevented by the split).")
     boilerplate_min_records: int = Field(
         3, ge=2,
-        description="An n-gram found in at least this many records (all splits and eval sets) is boilerplate "
-                    "(greetings, canned agent macros) and does not count as leakage; a copied passage shows up "
-                    "in two records.")
+        description="Against eval files: an n-gram found in at least this many records (corpus and eval sets) "
+                    "is boilerplate (greetings, canned agent macros) and does not count as leakage. Inside the "
+                    "corpus the split's adaptive bound k is used instead.")
 
 
 class MixConfig(Frozen):
@@ -128,6 +145,12 @@ class MixConfig(Frozen):
 class ExportConfig(Frozen):
     formats: list[Literal["chatml", "alpaca", "sharegpt", "dpo"]] = Field(
         default_factory=lambda: ["chatml"], description="Output formats; the first is primary.")
+
+
+class ReportConfig(Frozen):
+    warn_step_share: float = Field(
+        0.10, ge=0, le=1, description="Warn (summary, manifest, report.html) when one step removes more than this "
+                                      "share of the distinct conversations.")
 
 
 class PipelineConfig(Frozen):
@@ -143,6 +166,7 @@ class PipelineConfig(Frozen):
     decontam: DecontamConfig = DecontamConfig()
     mix: MixConfig = MixConfig()
     export: ExportConfig = ExportConfig()
+    report: ReportConfig = ReportConfig()
     against: str | None = Field(None, description="An earlier run directory: dedup new data against its corpus.")
 
 

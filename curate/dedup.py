@@ -69,6 +69,8 @@ def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,
     With an existing corpus, a new record in a cluster with an old one is
     rejected in favour of the old one; old records are never changed.
     ``sigs`` are the records' signatures when already computed (e.g. per shard).
+    A member whose text equals its representative's (after PII scrubbing, which runs
+    before this step) is an ``exact_duplicate``.
     """
     from curate import minhash
 
@@ -94,12 +96,21 @@ def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,
     else:
         res = minhash.near_dedup(texts, params, verify=verify, workers=cfg.workers, sigs=sigs)
         rep = np.asarray(res.representative)
+    # Runs after PII scrubbing: texts that differed only in scrubbed values are now identical.
+    now = exact_keys(frame, True)
+    raw = frame["exact_key"].to_list() if "exact_key" in frame.columns else now
     for i, r in enumerate(rep):
         if r != i and reasons[i] is None:
-            reasons[i] = "dedup.near_duplicate"
-            details[i] = f"near-duplicate of {ids[r]}"
+            if now[i] == now[r]:
+                reasons[i] = "dedup.exact_duplicate"
+                details[i] = f"duplicate of {ids[r]}" + (" once PII is scrubbed" if raw[i] != raw[r] else "")
+            else:
+                reasons[i] = "dedup.near_duplicate"
+                details[i] = f"near-duplicate of {ids[r]}"
     size = np.bincount(rep, minlength=len(ids))
     stats = {k: int(v) for k, v in res.stats.items() if isinstance(v, (int, np.integer))}
+    sizes, counts = np.unique(np.bincount(rep, minlength=len(ids))[np.unique(rep)], return_counts=True)
+    stats.update({f"clusters_of_size_{int(a)}": int(b) for a, b in zip(sizes, counts) if a > 1})
     df = frame.with_columns(
         pl.Series("cluster", [ids[r] for r in rep], dtype=pl.String),
         pl.Series("cluster_size", size[rep], dtype=pl.Int64),

@@ -450,4 +450,21 @@ def filter_perplexity(frame: "pl.DataFrame", config: PerplexityConfig, progress:
         "nll_sum": float(sum(s.nll_sum for s in scores if s.n_tokens)),
         "log_ppl_sum": float(sum(math.log(p) for p in valid)),
     }
+    # The distribution of the filter's input (kept and rejected) for report.html, as additive
+    # counts per bin of 0.05 in log10(ppl): shard reports add up like every other stat.
+    for p in valid:
+        key = f"{HIST_PREFIX}{math.floor(math.log10(p) / HIST_BIN)}"
+        stats[key] = stats.get(key, 0.0) + 1.0
     return partition(STEP, annotated, stats)
+
+
+HIST_PREFIX, HIST_BIN = "hist_log10_bin.", 0.05
+
+
+def histogram_values(stats: dict[str, float]) -> list[float]:
+    """Perplexities rebuilt from the step's histogram stats (each bin's centre, once per record)."""
+    out: list[float] = []
+    for k, v in sorted(stats.items()):
+        if k.startswith(HIST_PREFIX):
+            out += [10 ** ((int(k[len(HIST_PREFIX):]) + 0.5) * HIST_BIN)] * int(v)
+    return sorted(out)

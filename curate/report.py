@@ -57,6 +57,9 @@ class ReportData:
     outputs: list[tuple[str, int, str]] = field(default_factory=list)  # (file, records, sha256)
     notes: list[str] = field(default_factory=list)
     selection: dict = field(default_factory=dict)  # expressions, on_missing, keep_meta, fields: {f: [(v, in, kept)]}
+    # distinct_in, kept, retention, duplicates, removed_share_by_step (see curate.retention)
+    retention: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # shown as a banner at the top
 
 
 def funnel_from_reports(reports: Iterable) -> tuple[list[tuple[str, int, int, int]], dict[str, int]]:
@@ -80,6 +83,7 @@ def render_report(data: ReportData) -> str:
     from curate.report_select import section_selection
 
     sections = [
+        _section_retention(data),
         _section_funnel(data),
         section_selection(data),
         _section_reasons(data),
@@ -101,7 +105,7 @@ def render_report(data: ReportData) -> str:
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<header>\n<h1>{title}</h1>\n{_headline(data)}\n{_summary_table(data)}\n</header>\n"
+        f"<header>\n<h1>{title}</h1>\n{_banner(data)}{_headline(data)}\n{_summary_table(data)}\n</header>\n"
         f'<nav aria-label="sections">{nav}</nav>\n'
         f"<main>\n{body}\n</main>\n"
         '<footer>Data card written by curatekit. It holds counts and names only, never record text.</footer>\n'
@@ -363,6 +367,13 @@ def _headline(d: ReportData) -> str:
     return f'<p class="headline">{" ".join(chips)}</p>'
 
 
+def _banner(d: ReportData) -> str:
+    if not d.warnings:
+        return ""
+    items = "".join(f"<li>{_e(w)}</li>" for w in d.warnings)
+    return f'<div class="banner" role="alert"><strong>Warning</strong><ul>{items}</ul></div>\n'
+
+
 def _summary_table(d: ReportData) -> str:
     if not d.summary:
         return ""
@@ -371,6 +382,23 @@ def _summary_table(d: ReportData) -> str:
 
 
 # ---------------------------------------------------------------- sections
+
+def _section_retention(d: ReportData) -> tuple[str, str, str]:
+    sid, head = "retention", "Retention"
+    r = d.retention
+    if not r:
+        return sid, head, _empty("no retention figures were passed.")
+    distinct, kept = r.get("distinct_in", 0), r.get("kept", 0)
+    removed = r.get("removed_share_by_step", {})
+    rows = [[_e(step), f"{_e(round(share * distinct))} ({_pct(share * distinct, distinct)})"]
+            for step, share in removed.items()]
+    table = _table(["step", "distinct conversations removed"], rows, [False, True],
+                   foot=["kept", f"{_e(kept)} ({_pct(kept, distinct)})"])
+    text = (f'<p class="caption">{_e(kept)} of {_e(distinct)} distinct conversations kept ({_pct(kept, distinct)}). '
+            f'Distinct = records in ({_e(r.get("records_in", 0))}) less duplicates ({_e(r.get("duplicates", 0))}), '
+            'which are kept once and are no loss; mixed-in general records are not counted.</p>')
+    return sid, head, text + "\n" + table
+
 
 def _section_funnel(d: ReportData) -> tuple[str, str, str]:
     sid, head = "funnel", "Records per step"
@@ -707,6 +735,7 @@ tr.bad td { background: #fdf0ee; }
 .badge.info { background: #eef0f3; color: #4b5260; border-color: #cfd4db; }
 .empty { color: #6b7280; font-style: italic; }
 .warn { color: #9b2418; }
+.banner { border: 2px solid #9b2418; background: #fdf1ef; color: #9b2418; padding: 6px 12px; margin: 8px 0; }
 footer { margin-top: 36px; color: #6b7280; font-size: 12px; border-top: 1px solid #e3e6ea; padding-top: 8px; }
 @page { margin: 14mm; }
 @media print {

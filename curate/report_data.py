@@ -30,13 +30,20 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
             lengths[s] = part.select(_words(part).alias("n"))["n"].to_list()
             split_groups[s] = part["group"].n_unique()
             provenance[s] = dict(Counter(part["provenance"].to_list()))
-        if "cluster_size" in final.columns:
-            cluster_sizes = Counter(final["cluster_size"].to_list())
-        if "ppl" in final.columns:
-            ppl = [float(x) for x in final["ppl"].drop_nulls().to_list()]
+
     entity_counts: dict[str, int] = {}
     thresholds = (None, None)
     for s in m.steps:
+        if s.step == "near_dedup":
+            # The clusters near-dedup found on its input (not the kept records' sizes).
+            multi = {int(k.removeprefix("clusters_of_size_")): int(v) for k, v in s.stats.items()
+                     if k.startswith("clusters_of_size_")}
+            singles = int(s.stats.get("n_clusters", 0)) - sum(multi.values())
+            cluster_sizes = Counter({**({1: singles} if singles > 0 else {}), **multi})
+        if s.step == "perplexity":
+            from curate.perplexity import histogram_values
+
+            ppl = histogram_values(s.stats)  # the filter's input, rejected records included
         if s.step == "pii":
             entity_counts = {k.removeprefix("entity_"): int(v) for k, v in s.stats.items() if k.startswith("entity_")}
         if s.step == "perplexity":
@@ -50,7 +57,11 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
     data = ReportData(
         title="Data card: " + ", ".join(sorted({Path(i.path).parent.name or i.path for i in m.inputs}))[:200],
         summary={"inputs": len(m.inputs), "records in": m.totals["records_in"], "kept": m.totals["kept"],
-                 "rejected": m.totals["rejected"], "curatekit": m.tool_version,
+                 "rejected": m.totals["rejected"],
+                 "distinct conversations in / kept": f"{m.retention.get('distinct_in', 0)} / "
+                                                     f"{m.retention.get('kept', 0)}",
+                 **_graph_summary(m),
+                 "curatekit": m.tool_version,
                  "leak checks": "pass" if m.leak_checks.get("passed") else "FAIL"},
         funnel=[(s.step, s.n_in, s.n_kept, s.n_rejected) for s in m.steps],
         reasons=reasons, lengths=lengths, cluster_sizes=dict(cluster_sizes), splits=dict(m.splits),
@@ -61,7 +72,7 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
         ppl_thresholds=thresholds if any(t is not None for t in thresholds) else (None, None),
         provenance=provenance,
         outputs=[(o.path, o.records or 0, o.sha256) for o in m.outputs],
-        notes=notes, selection=selection,
+        notes=notes, selection=selection, retention=m.retention, warnings=list(m.warnings) + list(m.failures),
     )
     write_report(out / "report.html", data)
 
@@ -76,3 +87,14 @@ def _selection(m: Manifest) -> dict:
     stats = next((s.stats for s in m.steps if s.step == "select"), {})
     return {"expressions": exprs, "on_missing": sc.get("on_missing", "reject"), "keep_meta": sc.get("keep_meta", []),
             "fields": selection_counts(stats)}
+
+
+def _graph_summary(m: Manifest) -> dict[str, str]:
+    """The split's relatedness graph in one line: components, the largest, the boilerplate bound k."""
+    st = next((s.stats for s in m.steps if s.step == "split"), None)
+    if not st or "components" not in st:
+        return {}
+    k = int(st.get("boilerplate_k", 0))
+    kt = "no shared span joins records" if k < 2 else f"spans in more than {k} records are boilerplate"
+    return {"split components (largest)": f"{int(st['components'])} ({int(st.get('largest_component', 0))} records); "
+                                          f"{kt}; moved to balance: {int(st.get('balanced_moves', 0))}"}

@@ -41,9 +41,12 @@ def _eval_texts(files: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str], dict[str, str]]:
+def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str], dict[str, str],
+                                                list[str]]:
+    """An earlier run's corpus: exact key -> id, signatures and their ids, group digest -> split,
+    and the split of each signature row."""
     if not against:
-        return {}, None, [], {}
+        return {}, None, [], {}, []
     from curate import minhash
 
     d = Path(against) / "corpus"
@@ -53,11 +56,14 @@ def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | Non
     idx = pl.read_parquet(d / "index.parquet")
     sf = minhash.load_signatures(d / "signatures.parquet")
     known = dict(zip(idx["group"].to_list(), idx["split"].to_list()))
-    return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids), known
+    split_of = dict(zip(idx["id"].to_list(), idx["split"].to_list()))
+    rows = [split_of.get(i, "train") for i in sf.ids]
+    return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids), known, rows
 
 
 def optional_steps(cfg: PipelineConfig) -> list[Step]:
-    """Quality, perplexity and PII steps, each when enabled."""
+    """Quality, perplexity and PII steps, each when enabled (PII last: dedup and splits then see the
+    text that ships)."""
     from curate.perplexity import PerplexityConfig, filter_perplexity
     from curate.pii_step import PiiStepConfig, scrub_pii
     from curate.quality import QualityConfig, filter_quality
@@ -98,7 +104,7 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
     """Discover and hash inputs, load indexes and eval sets, and build the step list."""
     files, notes = discover(inputs)
     inputs_m = input_entries(files)
-    exact_index, old_sigs, old_ids, known_groups = _corpus_index(cfg.against)
+    exact_index, old_sigs, old_ids, known_groups, old_splits = _corpus_index(cfg.against)
     eval_texts = _eval_texts(cfg.decontam.eval_files)
     eval_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.decontam.eval_files])
     mix_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.mix.files])
@@ -109,14 +115,20 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
     def do_near(f: pl.DataFrame):
         return near_dedup(f, cfg.near_dedup, old_sigs, old_ids)
 
+    # Order: exact dedup on the raw text first (identical raw text scrubs to identical text, and it
+    # spares PII and perplexity the copies), then the filters and PII scrubbing, then near-dedup on
+    # the scrubbed text: conversations that differ only in names, numbers or e-mails are duplicates
+    # of the text that ships (J = 1 after scrubbing). The split's graph is built on that text too.
     steps = [
         Step("ingest", cfg.ingest, do_ingest, adds_records=True),
         Step("normalize", cfg.normalize, lambda f: normalize(f, cfg.normalize)),
         Step("select", (cfg.select, select_pii(cfg)), lambda f: select_records(f, cfg.select, select_pii(cfg))),
         Step("exact_dedup", (cfg.exact_dedup, against_digest), lambda f: exact_dedup(f, cfg.exact_dedup, exact_index)),
-        Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
         *optional_steps(cfg),
-        Step("split", (cfg.split, against_digest), lambda f: split_by_group(f, cfg.split, known_groups)),
+        Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
+        Step("split", (cfg.split, cfg.near_dedup, cfg.decontam.ngram, against_digest),
+             lambda f: split_by_group(f, cfg.split, known_groups, cfg.near_dedup, ngram=cfg.decontam.ngram,
+                                      earlier=(old_sigs, old_splits) if old_sigs is not None else None)),
         Step("mix", (cfg.mix, mix_digest, cfg.near_dedup, cfg.exact_dedup),
              lambda f: mix_general(f, cfg.mix, cfg.near_dedup, cfg.exact_dedup), adds_records=True),
         Step("decontam", (cfg.decontam, eval_digest), lambda f: decontaminate(f, cfg.decontam, eval_texts)),
@@ -150,6 +162,10 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
     totals = {"records_in": n_in, "kept": exp.kept.height, "rejected": int(all_rejects.height)}
     assert totals["records_in"] == totals["kept"] + totals["rejected"], totals
     splits = {s: int((exp.kept["split"] == s).sum()) if exp.kept.height else 0 for s in SPLITS}
+    from curate.retention import retention
+
+    kept_figures, warnings = retention(reports, exp.kept, cfg.report.warn_step_share, cfg.split)
+    failures = leak_failures(leak)
     extra_pk = ["presidio-analyzer", "spacy"] if any(s.name == "pii" for s in steps) else []
     if any(s.name == "perplexity" for s in steps):
         extra_pk += ["torch", "transformers"]
@@ -160,6 +176,7 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
                           reasons=dict(sorted(r.reasons.items())), stats=dict(sorted(r.stats.items())))
                for r in reports],
         splits=splits, leak_checks=leak, outputs=outputs, totals=totals,
+        status="failed" if failures else "ok", failures=failures, retention=kept_figures, warnings=warnings,
     )
     from curate.report_data import build_report
 
@@ -180,8 +197,13 @@ def _final_signatures(frame: pl.DataFrame, cfg: PipelineConfig) -> np.ndarray:
 
 def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, list[str]],
                 sigs: np.ndarray | None = None) -> dict:
-    """Prove the splits do not leak; every count must be 0 for the run to pass."""
+    """Prove the splits do not leak; every count must be 0 for the run to pass.
+
+    The n-gram check uses the split's boilerplate bound k (``boilerplate_k``): the same
+    spans the relatedness graph joined on, so a run passes its own check by construction.
+    """
     from curate import minhash
+    from curate.split import boilerplate_k
 
     checks: dict = {"shared_groups": shared_groups(frame)}
     if frame.height > 1:
@@ -195,6 +217,7 @@ def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, 
         checks["cross_split_near_duplicates"] = 0
         checks["ngram_overlaps"] = 0
     checks["ngram"] = cfg.decontam.ngram
+    checks["boilerplate_k"] = boilerplate_k(frame, cfg.decontam) if frame.height else None
     checks["boilerplate_min_records"] = cfg.decontam.boilerplate_min_records
     ev = frame.filter(pl.col("split") != "train") if frame.height else frame
     checks["synthetic_in_eval"] = int((ev["provenance"] != "real").sum()) if ev.height else 0
@@ -204,6 +227,31 @@ def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, 
         bad.append("synthetic_in_eval")
     checks["passed"] = not bad
     return checks
+
+
+LEAK_FIXES = {
+    "shared_groups": ("records of one group are in two splits",
+                      "an --against corpus put related old groups in different splits; re-run without --against "
+                      "or give the records one group key"),
+    "cross_split_near_duplicates": ("near-duplicate pairs straddle two splits",
+                                    "keep split.related_threshold at or below near_dedup.threshold "
+                                    "(--set split.related_threshold=0.55)"),
+    "ngram_overlaps": ("train records share a long span with val, test or an eval file",
+                       "keep decontam.enabled true, or raise split.max_component_share / "
+                       "split.boilerplate_max_records so related records can share a split"),
+    "synthetic_in_eval": ("synthetic or mixed-in records are in val/test",
+                          "set split.synthetic_in_eval: false"),
+}
+
+
+def leak_failures(checks: dict) -> list[str]:
+    """One line per failed leak check: which check, how many, and the fix."""
+    out = []
+    for name, (what, fix) in LEAK_FIXES.items():
+        n = checks.get(name, 0)
+        if n and (name != "synthetic_in_eval" or not checks.get("synthetic_in_eval_allowed")):
+            out.append(f"leak check {name} failed: {n} {what}; fix: {fix}")
+    return out
 
 
 def _write_corpus_index(out: Path, frame: pl.DataFrame, cfg: PipelineConfig, sigs: np.ndarray) -> None:

@@ -1,45 +1,35 @@
-"""split_by_group and decontaminate: leak-free train / val / test.
+"""split_by_group and decontaminate: leak-free train / val / test that keep the data.
 
-Assignment is a stable hash of the group key (a component of groups joined by
-near-dup clusters), so adding data never moves an old group. Synthetic and
+Leaks are prevented by construction: whole components of one relatedness graph
+(`curate.relatedness`: group keys, MinHash neighbours, shared non-boilerplate
+n-grams, pluggable extra edges) go to one split each, by a stable hash of the
+component's key, so adding data never moves an old group. Synthetic and
 mixed-in records go to train only unless the config allows otherwise; their
-whole component follows them, so no group ever straddles two splits.
+whole component follows them. Components are moved between splits (fewest,
+nearest in hash order) only when the realised shares drift beyond
+``ratio_tolerance``. Decontamination deletes only where deletion is the right
+answer: train records overlapping a user-named eval file, and synthetic or
+mixed-in train records overlapping val/test.
 """
 from __future__ import annotations
-
 
 import numpy as np
 import polars as pl
 import xxhash
 
-from curate.config import DecontamConfig, SplitConfig
+from curate.config import DecontamConfig, NearDedupConfig, SplitConfig
 from curate.frame import full_text
 from curate.step import StepResult, partition
 
 SPLITS = ("train", "val", "test")
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        p = self.parent.setdefault(x, x)
-        while p != self.parent[p]:
-            self.parent[p] = self.parent[self.parent[p]]
-            p = self.parent[p]
-        self.parent[x] = p
-        return p
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:  # the smaller key becomes the root: deterministic component keys
-            lo, hi = sorted((ra, rb))
-            self.parent[hi] = lo
+def _unit(key: str, seed: str) -> float:
+    return xxhash.xxh64_intdigest(f"{seed}\x00{key}".encode()) / 2**64
 
 
 def bucket(key: str, seed: str, ratios: tuple[float, float, float]) -> str:
-    u = xxhash.xxh64_intdigest(f"{seed}\x00{key}".encode()) / 2**64
+    u = _unit(key, seed)
     total = sum(ratios)
     if u < ratios[0] / total:
         return "train"
@@ -55,41 +45,127 @@ def group_digest(group: str) -> str:
     return hashlib.sha256(group.encode()).hexdigest()[:16]
 
 
-def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] | None = None) -> StepResult:
-    """Add a ``split`` column. Every group and every near-dup cluster lands in one split.
+def stable_group_keys(frame: pl.DataFrame) -> list[str]:
+    """Group keys that do not depend on how an input path was typed.
 
-    ``known`` maps group digests of an earlier corpus to their split: such groups
-    keep it (old assignments never move); new groups are placed by hash.
+    A record without a conversation or customer id is keyed by where it was read
+    (``"{source}:{line}"``, or ``"{id}@{source}:{line}"`` for a repeated id); the same
+    folder given as a relative or an absolute path would then split differently. Such
+    keys are replaced by a hash of the record's text.
     """
-    uf = _UnionFind()
-    groups = frame["group"].to_list()
-    clusters = frame["cluster"].to_list() if "cluster" in frame.columns else groups
-    ids = frame["id"].to_list()
-    for g, c, i in zip(groups, clusters, ids):
-        uf.union("g:" + g, "g:" + g)
-        if c is not None and c != i:
-            # a cluster id is a record id; tie the cluster to this record's group
-            uf.union("g:" + g, "c:" + c)
-    for g, i in zip(groups, ids):
-        uf.union("g:" + g, "c:" + i)
-    comp = [uf.find("g:" + g) for g in groups]
-    train_only = set()
-    if not cfg.synthetic_in_eval:
-        for c, prov in zip(comp, frame["provenance"].to_list()):
-            if prov in ("synthetic", "mix"):
-                train_only.add(c)
-    pinned: dict[str, str] = {}
-    for c, g in sorted(zip(comp, groups)):
-        old = (known or {}).get(group_digest(g))
-        if old and c not in pinned:
-            pinned[c] = old
-    split = [pinned[c] if c in pinned else "train" if c in train_only else
-             bucket(c.split(":", 1)[1], cfg.seed, cfg.ratios) for c in comp]
-    df = frame.with_columns(pl.Series("split", split, dtype=pl.String), pl.lit(None, dtype=pl.String).alias("_reason"))
-    stats = {f"records_{s}": split.count(s) for s in SPLITS}
-    stats["components"] = len(set(comp))
-    stats["forced_train_components"] = len(train_only)
-    stats["components_kept_from_earlier_runs"] = len(pinned)
+    if frame.height == 0:
+        return []
+    texts = frame.select(full_text().alias("t"))["t"].to_list()
+    out = []
+    for g, src, t in zip(frame["group"].to_list(), frame["source"].to_list(), texts):
+        if src and (g.startswith(src + ":") or f"@{src}:" in g):
+            g = "text:" + xxhash.xxh3_128_hexdigest(t.encode("utf-8"))
+        out.append(g)
+    return out
+
+
+def _balance(split: list[str], size: np.ndarray, u: np.ndarray, free: np.ndarray, cfg: SplitConfig) -> tuple[list[str], int]:
+    """Move whole free components until every split's share is within tolerance (or nothing fits).
+
+    Each move takes, from the most over-full split to the most under-full one, the
+    component whose hash lies nearest the under-full split's hash interval and whose size
+    does not overshoot; so the assignment stays as close to the plain hash as it can.
+    """
+    total = float(size.sum())
+    if total == 0:
+        return split, 0
+    r = np.asarray(cfg.ratios, dtype=float) / sum(cfg.ratios)
+    bounds = np.concatenate([[0.0], np.cumsum(r)])
+    target = r * total
+    tol = cfg.ratio_tolerance * total
+    cur = np.array([SPLITS.index(s) for s in split])
+    moved = 0
+    for _ in range(len(split)):
+        counts = np.bincount(cur, weights=size, minlength=3)
+        dev = counts - target
+        if np.all(np.abs(dev) <= tol):
+            break
+        over, under = int(np.argmax(dev)), int(np.argmin(dev))
+        limit = min(dev[over], -dev[under]) + tol
+        cand = np.flatnonzero(free & (cur == over) & (size <= limit))
+        if len(cand) == 0:
+            break
+        lo, hi = bounds[under], bounds[under + 1]
+        dist = np.maximum(lo - u[cand], 0) + np.maximum(u[cand] - hi, 0)
+        pick = cand[np.lexsort((u[cand], dist))[0]]
+        cur[pick] = under
+        moved += 1
+    return [SPLITS[i] for i in cur], moved
+
+
+def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] | None = None,
+                   near: NearDedupConfig | None = None, extra_edges=(), ngram: int = 13,
+                   earlier: tuple[np.ndarray, list[str]] | None = None) -> StepResult:
+    """Add ``split``, ``component`` and ``boilerplate_k`` columns; rewrite ``group`` to its stable key.
+
+    Every component of the relatedness graph lands in one split. ``known`` maps
+    group digests of an earlier corpus to their split: components holding such a
+    group keep it (old assignments never move); new components are placed by hash
+    and balancing. ``extra_edges``: more row-index pairs for the graph (see
+    `curate.relatedness.build_graph`); ``ngram``: span length in words (``DecontamConfig.ngram``).
+    ``earlier``: an earlier corpus's MinHash signatures and the split of each row; a component
+    holding a record related to an old one (``related_threshold``) keeps that record's split.
+    """
+    from curate.relatedness import build_graph
+
+    near = near or NearDedupConfig()
+    keys = stable_group_keys(frame)
+    g = build_graph(frame, cfg, near, keys, extra_edges, ngram)
+    n = frame.height
+    comp = g.component
+    # The component's key: its smallest group key (independent of row order and of paths).
+    ckey: dict[int, str] = {}
+    for c, k in zip(comp.tolist(), keys):
+        if c not in ckey or k < ckey[c]:
+            ckey[c] = k
+    comps = sorted(ckey, key=ckey.__getitem__)
+    pos = {c: i for i, c in enumerate(comps)}
+    size = np.bincount([pos[c] for c in comp.tolist()], minlength=len(comps)).astype(float)
+    forced: set[int] = set()
+    if not cfg.synthetic_in_eval and n:
+        prov = frame["provenance"].to_numpy()
+        forced = set(np.unique(comp[(prov == "synthetic") | (prov == "mix")]).tolist())
+    olds: dict[int, set[str]] = {}
+    for c, k in zip(comp.tolist(), keys):
+        old = (known or {}).get(group_digest(k)) if known else None
+        if old:
+            olds.setdefault(c, set()).add(old)
+    if earlier is not None and n:
+        from curate.relatedness import earlier_edges
+
+        for i, old in earlier_edges(frame, earlier[0], cfg, near):
+            olds.setdefault(int(comp[i]), set()).add(earlier[1][old])
+    # A new record can relate two old groups of different splits; the component goes to train then
+    # (the old records cannot move, and train is where an overlap costs no evaluation).
+    pinned = {c: (next(iter(v)) if len(v) == 1 else "train") for c, v in olds.items()}
+    conflicts = sum(len(v) > 1 for v in olds.values())
+    u = np.array([_unit(ckey[c], cfg.seed) for c in comps])
+    split_c = [pinned[c] if c in pinned else "train" if c in forced else bucket(ckey[c], cfg.seed, cfg.ratios)
+               for c in comps]
+    free = np.array([c not in pinned and c not in forced for c in comps], dtype=bool)
+    split_c, moved = _balance(split_c, size, u, free, cfg)
+    of = dict(zip(comps, split_c))
+    split = [of[c] for c in comp.tolist()]
+    df = frame.with_columns(pl.Series("group", keys, dtype=pl.String),
+                            pl.Series("split", split, dtype=pl.String),
+                            pl.Series("component", [ckey[c] for c in comp.tolist()], dtype=pl.String),
+                            pl.lit(g.k, dtype=pl.Int64).alias("boilerplate_k"),
+                            pl.lit(None, dtype=pl.String).alias("_reason"))
+    stats: dict[str, float] = {f"records_{s}": split.count(s) for s in SPLITS}
+    drift = max(abs(split.count(s) / n - r / sum(cfg.ratios)) for s, r in zip(SPLITS, cfg.ratios)) if n else 0.0
+    stats.update({
+        "components": len(comps), "largest_component": g.largest,
+        "largest_component_without_ngrams": g.largest_without_ngrams, "boilerplate_k": g.k,
+        "forced_train_components": len(forced), "components_kept_from_earlier_runs": len(pinned),
+        "pinned_conflicts": conflicts, "balanced_moves": moved, "ratio_drift": round(drift, 4),
+        "ratio_tolerance": cfg.ratio_tolerance, "ratios_within_tolerance": int(drift <= cfg.ratio_tolerance + 1e-9),
+        **{f"edges_{k}": v for k, v in g.edges.items()},
+    })
     return partition("split", df, stats)
 
 
@@ -127,11 +203,24 @@ def ngram_table(texts: list[str], n: int) -> pl.DataFrame:
     return pl.DataFrame({"doc": doc[valid], "h": h[valid]}).unique(maintain_order=True)
 
 
-def overlaps(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]]) -> list[str | None]:
-    """Per record: the label of the eval set it shares a non-boilerplate n-gram with (train only), else None.
+def boilerplate_k(frame: pl.DataFrame, cfg: DecontamConfig) -> int:
+    """The split's n-gram bound (n-grams in more records are boilerplate); without a split
+    step (synth's curation) the eval-file bound."""
+    if "boilerplate_k" in frame.columns and frame["boilerplate_k"].drop_nulls().len():
+        return int(frame["boilerplate_k"].drop_nulls().max())
+    return cfg.boilerplate_min_records - 1
+
+
+def overlaps(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]],
+             k: int | None = None) -> list[str | None]:
+    """Per record: the label of what it shares a non-boilerplate n-gram with (train records only), else None.
 
     Labels are "val", "test" or "eval file NAME"; with several, the first in sort order.
+    Against val/test an n-gram is boilerplate when more than ``k`` records hold it (the
+    split's bound, the same the relatedness graph used); against eval files when at least
+    ``cfg.boilerplate_min_records`` records and eval items hold it.
     """
+    k = boilerplate_k(frame, cfg) if k is None else k
     texts = frame.select(full_text().alias("t"))["t"].to_list()
     labels = frame["split"].to_list()
     for label, ts in eval_texts.items():
@@ -143,12 +232,14 @@ def overlaps(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, lis
         return [None] * n_records
     pairs = pairs.join(pl.DataFrame({"doc": np.arange(len(labels), dtype=np.int64), "label": labels}),
                        on="doc", how="left")
-    owners = pairs.filter(pl.col("label") != "train").group_by("h").agg(pl.col("label").min().alias("owner"))
-    freq = pairs.join(owners.select("h"), on="h", how="semi").group_by("h").agg(pl.len().alias("n"))
-    hits = (pairs.filter((pl.col("label") == "train") & (pl.col("doc") < n_records))
+    owners = pairs.filter(pl.col("label") != "train").select("h", "label").unique()
+    freq = pairs.join(owners.select("h").unique(), on="h", how="semi").group_by("h").agg(pl.len().alias("n"))
+    is_eval = pl.col("label").str.starts_with("eval file")
+    bound = pl.when(is_eval).then(cfg.boilerplate_min_records - 1).otherwise(k)
+    hits = (pairs.filter((pl.col("label") == "train") & (pl.col("doc") < n_records)).select("doc", "h")
             .join(owners, on="h").join(freq, on="h")
-            .filter(pl.col("n") < cfg.boilerplate_min_records)
-            .group_by("doc").agg(pl.col("owner").min()))
+            .filter(pl.col("n") <= bound)
+            .group_by("doc").agg(pl.col("label").min().alias("owner")))
     out: list[str | None] = [None] * n_records
     for d, o in hits.iter_rows():
         out[d] = o
@@ -156,27 +247,31 @@ def overlaps(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, lis
 
 
 def decontaminate(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]]) -> StepResult:
-    """Reject train records sharing a long n-gram with val, test or a named eval set.
+    """Reject train records sharing a non-boilerplate n-gram with a named eval set, and synthetic or
+    mixed-in train records sharing one with val or test.
 
-    Repeated until nothing changes: removing records lowers n-gram counts, so a
-    span that was boilerplate before can become a leak after; the fixed point is
-    what the leak check then confirms.
+    Real records never overlap val/test here: the split put related records in one split.
+    Repeated until nothing changes: removing records lowers n-gram counts, so a span that
+    was boilerplate before can become a leak after; the fixed point is what the leak check
+    then confirms.
     """
     hits: list[str | None] = [None] * frame.height
     rounds = 0
-    if cfg.enabled and frame.height:
+    real = [p == "real" for p in frame["provenance"].to_list()] if frame.height else []
+    # Only eval files and synthetic / mixed-in records can lose anything here.
+    if cfg.enabled and frame.height and (eval_texts or not all(real)):
+        k = boilerplate_k(frame, cfg)
         alive = list(range(frame.height))
         while True:
             rounds += 1
-            sub = frame[alive]
-            new = overlaps(sub, cfg, eval_texts)
-            found = [i for i, h in zip(alive, new) if h]
-            for i, h in zip(alive, new):
-                if h:
-                    hits[i] = h
+            new = overlaps(frame[alive], cfg, eval_texts, k)
+            found = [(i, h) for i, h in zip(alive, new)
+                     if h and (h.startswith("eval file") or not real[i])]
             if not found:
                 break
-            gone = set(found)
+            for i, h in found:
+                hits[i] = h
+            gone = {i for i, _ in found}
             alive = [i for i in alive if i not in gone]
     reasons = ["decontam.ngram_overlap" if h else None for h in hits]
     details = [f"shares a {cfg.ngram}-word span with {h}" if h else None for h in hits]

@@ -134,10 +134,15 @@ def _print_curate(summary: dict[str, Any], title: str) -> None:
         rows.append((s["step"], s["n_in"], s["n_kept"], s["n_rejected"], shown))
         reasons.update(s["reasons"])
     t = summary["totals"]
+    rt = summary.get("retention") or {}
+    kept_line = (f"retention: {rt['kept']} of {rt['distinct_in']} distinct conversations kept "
+                 f"({rt['retention']:.1%})\n" if rt else "")
     summary_table(title, ["step", "in", "kept", "rejected", "tasks"], rows, reasons=reasons,
-                  footer=f"splits: {summary['splits']}   leak checks: "
+                  footer=kept_line + f"splits: {summary['splits']}   leak checks: "
                          f"{'PASS' if summary['leak_checks_passed'] else 'FAIL'}   {t['records_in']} in = "
                          f"{t['kept']} kept + {t['rejected']} rejected   report: {summary['report_html']}")
+    for w in summary.get("warnings") or []:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -148,8 +148,8 @@ def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str
              summary["totals"].get("records_in"), summary["totals"].get("kept"), summary["totals"].get("rejected"),
              cached, len(states), summary["report_html"])
     if not summary["leak_checks_passed"]:
-        raise LeakCheckFailed(f"{config.out}: leak checks failed (manifest.json leak_checks); see "
-                              f"{summary['report_html']}")
+        why = "; ".join(summary.get("failures") or []) or "leak checks failed (manifest.json leak_checks)"
+        raise LeakCheckFailed(f"{config.out}: {why}; see {summary['report_html']}")
     return summary
 
 

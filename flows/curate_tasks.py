@@ -140,6 +140,7 @@ def finish_run(work_dir: str, inputs: list[str], planned: list[dict], cfg_json: 
     m = res.manifest
     return {"out": str(res.out_dir), "manifest": str(Path(out) / "manifest.json"),
             "report_html": str(Path(out) / "report.html"), "totals": m.totals, "splits": m.splits,
-            "leak_checks_passed": bool(m.leak_checks.get("passed")),
+            "leak_checks_passed": bool(m.leak_checks.get("passed")), "failures": list(m.failures),
+            "warnings": list(m.warnings), "retention": m.retention,
             "outputs": {o.path: o.sha256 for o in m.outputs},
             "steps": [s.model_dump() for s in m.steps], "compute_seconds": timings}

@@ -1,7 +1,7 @@
 """The run manifest: what went in, what came out, and the proof in between."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,3 +43,10 @@ class Manifest(BaseModel):
     leak_checks: dict[str, Any] = Field(default_factory=dict)
     outputs: list[FileEntry]
     totals: dict[str, int] = Field(default_factory=dict)
+    status: Literal["ok", "failed"] = Field(
+        "ok", description="'failed' when a leak check failed: the outputs are written for inspection, and "
+                          "training refuses them.")
+    failures: list[str] = Field(default_factory=list, description="One line per failed check: what, how many, the fix.")
+    retention: dict[str, Any] = Field(default_factory=dict,
+                                      description="Distinct conversations in vs kept, share removed per step.")
+    warnings: list[str] = Field(default_factory=list, description="Steps that removed a large share, split drift.")

@@ -62,8 +62,14 @@ def test_planted_problems_get_the_expected_reasons(sample_run):
         reasons[r["reason"]] += 1
     assert reasons["dedup.near_duplicate"] >= 5
     for code in ("quality.refusal", "quality.repetition", "quality.wrong_language", "quality.placeholder",
-                 "quality.ends_on_user", "quality.truncated", "quality.too_short"):
+                 "quality.truncated", "quality.too_short"):
         assert reasons[code] >= 1, code
+    # The two conversations ending on a customer turn are trimmed and kept, not rejected.
+    m = json.loads((out / "manifest.json").read_text())
+    quality = next(s for s in m["steps"] if s["step"] == "quality")
+    assert quality["stats"]["trimmed.ends_on_user"] == 2 and reasons["quality.ends_on_user"] == 0
+    # Nothing real is deleted for overlapping val/test: the split keeps related records together.
+    assert reasons["decontam.ngram_overlap"] == 0
 
 
 def test_outputs_validate_and_the_manifest_proves_no_leaks(sample_run):
@@ -90,9 +96,9 @@ def test_a_killed_run_resumes_without_redoing_steps_and_gives_identical_bytes(tm
     ref, _ = sample_run
     out = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-m", "curate", "run", "data/sample", "--out", str(out), *FAST], cwd=REPO,
-                         env={**os.environ, "CURATEKIT_PAUSE_AFTER_STEP": "near_dedup"},
+                         env={**os.environ, "CURATEKIT_PAUSE_AFTER_STEP": "quality"},
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = out / ".steps" / "04_near_dedup" / "report.json"
+    marker = out / ".steps" / "04_quality" / "report.json"
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -102,9 +108,9 @@ def test_a_killed_run_resumes_without_redoing_steps_and_gives_identical_bytes(tm
     assert not (out / "manifest.json").exists()
     r = cli("run", "data/sample", "--out", str(out), *FAST)
     assert r.returncode == 0, r.stderr
-    for step in ("ingest", "normalize", "exact_dedup", "near_dedup"):
+    for step in ("ingest", "normalize", "exact_dedup", "quality"):
         assert f"{step}: reused" in r.stderr
-    assert "quality: running" in r.stderr
+    assert "near_dedup: running" in r.stderr
     names = sorted(p.name for p in ref.iterdir() if p.is_file())
     assert names == sorted(p.name for p in out.iterdir() if p.is_file())
     for name in names:

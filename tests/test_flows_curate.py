@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 OUT_FILES = ("train.chatml.jsonl", "val.chatml.jsonl", "test.chatml.jsonl", "rejects.jsonl", "manifest.json",
              "report.html", "corpus/index.parquet", "corpus/signatures.parquet")
 NO_PII = {"pii.enabled": False}
-BEFORE_QUALITY = ["ingest_file", "ingest", "normalize", "exact_dedup", "signatures", "near_dedup"]
-FROM_QUALITY = ["quality", "split", "mix", "decontam"]
+BEFORE_QUALITY = ["ingest_file", "ingest", "normalize", "exact_dedup"]
+# near-dedup runs after quality and PII (on the text that ships), so it follows a quality change.
+FROM_QUALITY = ["quality", "near_dedup", "split", "mix", "decontam"]
 
 
 def task_states(summary: dict) -> dict[str, set[str]]:
@@ -117,6 +118,7 @@ def test_a_config_change_recomputes_exactly_the_changed_step_and_the_steps_after
     states = task_states(changed)
     assert {s: states[s] for s in BEFORE_QUALITY} == {s: {"Cached"} for s in BEFORE_QUALITY}
     assert {s: states[s] for s in FROM_QUALITY} == {s: {"Completed"} for s in FROM_QUALITY}
+    assert "Completed" in states["signatures"]  # of the shards whose quality output changed
     n_rejected = {s["step"]: s["n_rejected"] for s in changed["steps"]}
     assert n_rejected["quality"] > {s["step"]: s["n_rejected"] for s in first["steps"]}["quality"]
     assert hashes(tmp_path / "run") == cli_run(tmp_path / "cli", "--no-pii", "--set", "quality.length.min_words=40")
@@ -132,7 +134,7 @@ def test_a_config_change_recomputes_exactly_the_changed_step_and_the_steps_after
     rebanded = task_states(curate_flow(base.model_copy(update={"overrides": {**NO_PII,
                                                                              "near_dedup.threshold": 0.7}})))
     assert all(rebanded[s] == {"Cached"} for s in ["ingest_file", "ingest", "normalize", "exact_dedup",
-                                                   "signatures"])
+                                                   "quality", "signatures"])
     assert rebanded["near_dedup"] == {"Completed"}
 
 

@@ -50,7 +50,8 @@ CASES = [
     rec("clean_code", Q, "Run this:\n```bash\nsudo systemctl restart networking && ip -4 a | grep -E '^[0-9]+:'\n```"),
     rec("clean_emoji", Q, "Unplug the router and plug it back in after thirty seconds 👍"),
     rec("clean_dpo", Q, chosen="Unplug the router and wait thirty seconds before plugging it back in."),
-    rec("ends_user", Q, GOOD, "Thanks, and what then?"),
+    rec("ends_user", Q, GOOD, "Thanks, and what then?"),     # trimmed to its last assistant turn, kept
+    rec("only_user", Q),
     rec("todo", Q, "TODO"),
     rec("insert", Q, "[insert answer]"),
     rec("na", Q, "N/A"),
@@ -59,8 +60,8 @@ CASES = [
     rec("lorem", Q, "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."),
     rec("as_an_ai", Q, "As an AI language model, I cannot touch routers, but unplugging it usually helps."),
     rec("refuse", Q, "I’m sorry, but I can’t assist with that request."),
-    rec("short", Q, "Unplug it."),
-    rec("long", Q, " ".join(["Unplug the router and wait."] * 900)),
+    rec("short", "hi", "ok"),
+    rec("long", Q, " ".join(["Unplug the router and wait."] * 2500)),
     rec("symbols", Q, "#$%^&* @@!! ))(( ^^^ %%% $$$ ### 123 ~~~ +++ === <<< >>> ;;; ..."),
     rec("thanks", Q, "Thank you thank you thank you thank you thank you thank you thank you."),
     rec("spanish", Q, "Desenchufe el router, espere treinta segundos y vuelva a enchufarlo. "
@@ -69,10 +70,17 @@ CASES = [
                      "wieder ein. Die Lichter sollten dann grün sein."),
     rec("chinese", Q, "请拔下路由器的电源，等待三十秒，然后重新插上。指示灯应在两分钟内变绿。"),
     rec("trunc_and", Q, "Unplug the router, wait thirty seconds, and then plug it back in and"),
-    rec("trunc_word", Q, "Unplug the router, wait thirty seconds, and then plug it back"),
+    rec("trunc_long", Q, "Unplug the router from the wall socket, wait thirty seconds so that it fully resets, "
+                         "then plug it back in and wait for the lights on the front to turn green before you try "
+                         "to connect again from"),
+    rec("trunc_paren", Q, "Unplug the router, wait thirty seconds and plug it back in (the lights should turn."),
+    Record(id="trunc_cut", source="in.jsonl", line=1, group="trunc_cut", provenance="synthetic",
+           meta={"synth": {"finish_reason": "length"}},
+           messages=[{"role": "user", "content": Q}, {"role": "assistant", "content": GOOD}]),
 ]
+CASE = {r.id: r for r in CASES}
 EXPECTED_REJECTS = {
-    "ends_user": "quality.ends_on_user",
+    "only_user": "quality.ends_on_user",
     "todo": "quality.placeholder", "insert": "quality.placeholder", "na": "quality.placeholder",
     "ellipsis": "quality.placeholder", "angle": "quality.placeholder", "lorem": "quality.placeholder",
     "as_an_ai": "quality.refusal", "refuse": "quality.refusal",
@@ -80,14 +88,15 @@ EXPECTED_REJECTS = {
     "symbols": "quality.low_alpha",
     "thanks": "quality.repetition",
     "spanish": "quality.wrong_language", "german": "quality.wrong_language", "chinese": "quality.wrong_language",
-    "trunc_and": "quality.truncated", "trunc_word": "quality.truncated",
+    "trunc_and": "quality.truncated", "trunc_long": "quality.truncated", "trunc_paren": "quality.truncated",
+    "trunc_cut": "quality.truncated",
 }
 
 
 def test_each_check_rejects_its_example_with_its_reason_and_clean_records_survive():
     kept, rejected = outcome(run(CASES))
 
-    assert kept == ["clean", "clean_multi", "clean_list", "clean_code", "clean_emoji", "clean_dpo"]
+    assert kept == ["clean", "clean_multi", "clean_list", "clean_code", "clean_emoji", "clean_dpo", "ends_user"]
     assert rejected == EXPECTED_REJECTS
     assert set(rejected.values()) == set(REASONS)
 
@@ -106,18 +115,20 @@ def test_the_report_conserves_records_and_counts_each_reason():
 def test_details_name_the_measure_and_the_threshold_and_never_the_text():
     d = details(run(CASES))
 
-    assert d["ends_user"] == "last turn is a user turn"
+    assert d["only_user"] == "no assistant turn before the trailing user turns"
     assert d["todo"] == "assistant turn 1 of 1 is empty or a placeholder"
     assert d["as_an_ai"] == "matches refusal phrase 'as an ai language model'"
     assert d["refuse"] == "matches refusal phrase 'i'm sorry, but i can't assist'"
-    assert d["short"] == "assistant words 2 < min_words 3"
-    assert d["long"] == "assistant words 4500 > max_words 4000"
+    assert d["short"] == "conversation words 2 < min_words 4"
+    assert d["long"] == "conversation words 12506 > max_words 12000"
     assert d["symbols"] == "alpha ratio 0.0 < min_ratio 0.5"
     assert d["thanks"] == "duplicate 4-gram fraction 0.818 > 0.3"
     assert d["spanish"] == "language es (stopword ratio 0.278) not in expected en (best expected ratio 0.056)"
     assert d["chinese"] == "language other (Latin-script letters below 0.5), expected en"
     assert d["trunc_and"] == "assistant turn 1 of 1 ends mid-sentence: a dangling connector word or comma"
-    assert d["trunc_word"] == "assistant turn 1 of 1 ends mid-sentence: no sentence-ending punctuation"
+    assert d["trunc_long"] == "assistant turn 1 of 1 ends mid-sentence: no sentence-ending punctuation after 30+ words"
+    assert d["trunc_paren"] == "assistant turn 1 of 1 ends mid-sentence: an open bracket or quote"
+    assert d["trunc_cut"] == "the generator stopped at its token limit (finish_reason length)"
     texts = {r.id: " ".join(m.content for m in r.messages) for r in CASES}
     for rid, detail in d.items():
         assert texts[rid][:12].lower() not in detail.lower(), rid
@@ -130,11 +141,12 @@ def test_the_first_failing_check_in_the_documented_order_gives_the_reason():
     short_cut = rec("short_cut", Q, "Unplug the")
     # A placeholder in the first turn and a conversation ending on the user: ends_on_user (1) wins.
     first = rec("first", Q, "TODO", "and then?")
-    result = run([both, short_cut, first])
+    result = run([both, short_cut, first], QualityConfig(ends_on_user={"mode": "reject"},
+                                                         length={"scope": "assistant", "min_words": 3}))
 
     assert outcome(result) == ([], {"both": "quality.refusal", "short_cut": "quality.too_short",
                                     "first": "quality.ends_on_user"})
-    assert result.report.stats["fails.truncated"] == 3  # every failing check is counted, not only the first
+    assert result.report.stats["fails.truncated"] == 2  # every failing check is counted, not only the first
     assert result.report.stats["fails.too_short"] == 2  # "I must decline to" has 4 words: not short
     assert CHECK_ORDER == ("ends_on_user", "placeholder", "refusal", "too_short", "too_long",
                            "low_alpha", "repetition", "wrong_language", "truncated")
@@ -168,25 +180,30 @@ def test_preference_records_are_judged_on_chosen_and_may_end_on_the_user():
     assert outcome(filter_quality(frame, QualityConfig())) == (["x"], {})
 
 
-def test_length_counts_assistant_words_by_default_or_the_whole_conversation():
+def test_length_counts_the_whole_conversation_by_default_or_assistant_words_only():
     long_question = " ".join(["word"] * 30) + "?"
     records = [rec("a", long_question, "Yes, that works fine.")]
-    assert outcome(run(records, QualityConfig(length={"max_words": 10}))) == (["a"], {})
-    by_conversation = run(records, QualityConfig(length={"max_words": 10, "scope": "conversation"}))
+    assert outcome(run(records, QualityConfig(length={"max_words": 10, "scope": "assistant"}))) == (["a"], {})
+    by_conversation = run(records, QualityConfig(length={"max_words": 10}))
     assert outcome(by_conversation) == ([], {"a": "quality.too_long"})
     assert details(by_conversation)["a"] == "conversation words 34 > max_words 10"
+    # A one-word answer to a real question is kept; a "hi" / "ok" exchange is too short.
+    trivia = [rec("q", "Islamabad is the capital of which country?", "Pakistan"), rec("hi", "hi", "ok")]
+    assert outcome(run(trivia)) == (["q"], {"hi": "quality.too_short"})
 
 
 def test_cjk_characters_count_as_words():
-    result = run([rec("zh", Q, "好的。")], QualityConfig(language={"enabled": False}))
+    result = run([rec("zh", Q, "好的。")], QualityConfig(language={"enabled": False},
+                                                  length={"scope": "assistant", "min_words": 3}))
     assert outcome(result) == (["zh"], {})
     assert result.kept["q_words"].to_list() == [3]
 
 
 def test_thresholds_are_configurable():
     records = [rec("short", Q, "Unplug it."), rec("clean", Q, GOOD),
-               rec("spanish", Q, CASES[19].messages[1].content), rec("thanks", Q, CASES[18].messages[1].content)]
-    config = QualityConfig(length={"min_words": 1, "max_words": 18}, language={"expected": ["en", "es"]},
+               rec("spanish", Q, CASE['spanish'].messages[1].content), rec("thanks", Q, CASE['thanks'].messages[1].content)]
+    config = QualityConfig(length={"min_words": 1, "max_words": 18, "scope": "assistant"},
+                           language={"expected": ["en", "es"]},
                            repetition={"max_dup_ngram_frac": 0.9, "max_top_ngram_frac": 1.0})
     assert outcome(run(records, config)) == (["short", "spanish", "thanks"], {"clean": "quality.too_long"})
 
@@ -241,8 +258,8 @@ def test_language_is_not_judged_below_min_words_and_unknown_is_kept_unless_asked
            "verdes em dois minutos, se não ficarem você deve ligar para o suporte."),
     ("nl", "Haal de stekker van de router uit het stopcontact, wacht dertig seconden en steek hem er "
            "weer in. De lampjes worden dan groen."),
-    ("de", CASES[20].messages[1].content),
-    ("es", CASES[19].messages[1].content),
+    ("de", CASE['german'].messages[1].content),
+    ("es", CASE['spanish'].messages[1].content),
     ("en", GOOD),
 ])
 def test_the_language_guess_tells_the_supported_languages_apart(lang, text):
@@ -264,8 +281,15 @@ def test_code_blocks_are_left_out_of_alpha_repetition_and_language():
     ("done :)", False), ("done 🎉", False), ("done ❤️", False), ("see https://example.com/help", False),
     ("write to help@example.com", False), ("**done**", False), ("```\nls -la\n```", False),
     ("steps:\n1. unplug\n2. replug", False), ("| a | b |\n| 1 | 2 |", False),
-    ("done", True), ("done,", True), ("done and", True), ("it is one of the", True), ("steps:", True),
-    ("- unplug and", True), ("```\nls -la", True), ("prices, e.g. $4", True),
+    ("done", False), ("done,", True), ("done and", True), ("it is one of the", True), ("steps:", True),
+    ("- unplug and", True), ("```\nls -la", True), ("prices, e.g. $4", False),
+    # short chat replies need no full stop; a long unpunctuated turn is cut
+    ("maybe a bionic robot", False),
+    ("wait until the lights on the front of the box stop blinking and turn a steady green which can take up to "
+     "five minutes on older models and then try to connect again from your laptop or phone", True),
+    # an open bracket or quote is cut; emoticons and list markers are not brackets
+    ("see (the manual", True), ('he said "done', True), ("done :) (yes)", False), ("done :(", False),
+    ("steps:\n1) unplug\n2) replug", False), ("see the `f(` call.", False),
 ])
 def test_truncation_accepts_sentence_ends_lists_emoji_and_links(ending, truncated):
     text = "Unplug the router first, then " + ending
@@ -275,13 +299,14 @@ def test_truncation_accepts_sentence_ends_lists_emoji_and_links(ending, truncate
 
 
 def test_truncation_of_any_turn_or_only_the_last():
-    records = [rec("mid", Q, "Let me check that for you", "Sure.", GOOD)]
-    result = run(records)
+    records = [rec("mid", Q, "Let me check that for you and", "Sure.", GOOD)]
+    result = run(records, QualityConfig(truncated={"turns": "all"}))
     assert outcome(result) == ([], {"mid": "quality.truncated"})
-    assert details(result)["mid"] == "assistant turn 1 of 2 ends mid-sentence: no sentence-ending punctuation"
-    assert outcome(run(records, QualityConfig(truncated={"turns": "last"}))) == (["mid"], {})
-    d = details(run([rec("last", Q, GOOD, "And?", "Then plug it")], QualityConfig(truncated={"turns": "last"})))
-    assert d == {"last": "assistant turn 2 of 2 ends mid-sentence: no sentence-ending punctuation"}
+    assert details(result)["mid"] == "assistant turn 1 of 2 ends mid-sentence: a dangling connector word or comma"
+    # By default only the last turn is judged: an earlier turn that trails off was answered.
+    assert outcome(run(records)) == (["mid"], {})
+    d = details(run([rec("last", Q, GOOD, "And?", "Then plug it into the")], QualityConfig(truncated={"turns": "last"})))
+    assert d == {"last": "assistant turn 2 of 2 ends mid-sentence: a dangling connector word or comma"}
 
 
 def test_a_disabled_check_rejects_nothing_and_leaves_its_annotation_null():
@@ -310,7 +335,7 @@ def test_kept_rows_keep_their_columns_and_gain_typed_annotations_once():
         "q_words": pl.Int64, "q_alpha": pl.Float64, "q_dup_ngram": pl.Float64, "q_top_ngram": pl.Float64,
         "q_lang": pl.String}
     row = result.kept.row(0, named=True)
-    assert row["q_words"] == 19 and row["q_lang"] == "en" and 0.9 < row["q_alpha"] < 1.0
+    assert row["q_words"] == 25 and row["q_lang"] == "en" and 0.9 < row["q_alpha"] < 1.0  # 6 + 19 words
     again = filter_quality(result.kept, QualityConfig())  # annotations are replaced, not duplicated
     assert again.kept.equals(result.kept)
 
@@ -356,3 +381,19 @@ def test_the_config_is_frozen_strict_and_documented():
     for model in (QualityConfig, *[type(getattr(config, f)) for f in QualityConfig.model_fields if f != "enabled"]):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def test_a_punctuation_only_reply_is_a_placeholder_only_as_the_only_answer():
+    chat = rec("chat", "I got the job!", ":)", "Starting Monday, in the city.", "Congratulations, that is great news.")
+    alone = rec("alone", Q, "...")
+    assert outcome(run([chat, alone])) == (["chat"], {"alone": "quality.placeholder"})
+    strict = QualityConfig(placeholder={"punctuation_only": "any_turn"})
+    assert outcome(run([chat], strict)) == ([], {"chat": "quality.placeholder"})
+
+
+def test_trailing_user_turns_are_trimmed_and_counted_or_rejected_on_request():
+    r = run([rec("thanks", Q, GOOD, "thanks!"), rec("clean", Q, GOOD)])
+    assert outcome(r) == (["thanks", "clean"], {}) and r.report.stats["trimmed.ends_on_user"] == 1
+    assert [m["role"] for m in r.kept["messages"][0]] == ["user", "assistant"]
+    strict = run([rec("thanks", Q, GOOD, "thanks!")], QualityConfig(ends_on_user={"mode": "reject"}))
+    assert outcome(strict) == ([], {"thanks": "quality.ends_on_user"})

@@ -39,6 +39,8 @@ def full_data(**overrides) -> ReportData:
         outputs=[("train.chatml.jsonl", 784, "3f1a9c0e" * 8), ("val.chatml.jsonl", 44, "a0b1c2d3" * 8),
                  ("test.chatml.jsonl", 43, "0f1e2d3c" * 8), ("rejects.jsonl", 369, "77aa88bb" * 8)],
         notes=["Perplexity scored with the embedded instruct model."],
+        retention={"records_in": 1240, "duplicates": 210, "distinct_in": 1030, "kept": 871, "retention": 0.8456,
+                   "removed_share_by_step": {"validate": 0.0165, "quality": 0.0738, "perplexity": 0.035}},
     )
     return dataclasses.replace(data, **overrides)
 
@@ -102,12 +104,12 @@ def test_an_empty_report_says_not_run_for_every_section_and_draws_no_plot():
     doc = render_report(ReportData(title="empty run"))
     check(doc)
     assert "<svg" not in doc
-    for section in ("funnel", "reasons", "lengths", "clusters", "splits", "leaks", "provenance", "entities",
-                    "perplexity", "outputs"):
+    for section in ("retention", "funnel", "reasons", "lengths", "clusters", "splits", "leaks", "provenance",
+                    "entities", "perplexity", "outputs"):
         body = re.search(rf'<section id="{section}">(.*?)</section>', doc, re.S).group(1)
         assert '<p class="empty">' in body and "<table" not in body, section
     assert "leak checks: not run" in doc
-    assert doc.count("Not run:") == 9  # all but reasons, where empty means nothing was rejected
+    assert doc.count("Not run:") == 10  # all but reasons, where empty means nothing was rejected
 
 
 @pytest.mark.parametrize("empty", ["funnel", "reasons", "lengths", "cluster_sizes", "entity_counts",
@@ -253,3 +255,43 @@ def test_funnel_and_reasons_come_from_step_reports():
     funnel, reasons = funnel_from_reports([a, b])
     assert funnel == [("validate", 10, 8, 2), ("dedup_exact", 8, 5, 3)]
     assert reasons == {"schema.invalid_json": 2, "dedup.exact_duplicate": 3}
+
+
+def test_retention_is_shown_and_a_warning_becomes_a_banner_at_the_top():
+    doc = render_report(full_data(warnings=["step quality removed 76 of 1030 distinct conversations (12% > 10%)"]))
+    check(doc)
+    body = re.search(r'<section id="retention">(.*?)</section>', doc, re.S).group(1)
+    assert "871 of 1030 distinct conversations kept (84.6%)" in body
+    assert doc.index('class="banner"') < doc.index("<nav")
+    assert "step quality removed 76 of 1030 distinct conversations (12% &gt; 10%)" in doc
+    assert 'class="banner"' not in render_report(full_data())
+
+
+def test_the_data_card_counts_near_dedup_clusters_and_perplexity_on_the_steps_input(tmp_path):
+    import polars as pl
+
+    from curate.report_data import build_report
+    from schemas.manifest import Manifest, StepCounts
+
+    # near_dedup found 2 clusters (sizes 2 and 3) among 10 records; perplexity scored 6 records and
+    # rejected one above the threshold, which the exported frame no longer holds.
+    ppl_stats = {"n_scored": 6.0, "hist_log10_bin.20": 3.0, "hist_log10_bin.24": 2.0, "hist_log10_bin.60": 1.0}
+    m = Manifest(tool_version="0", inputs=[], config={"perplexity": {"max_ppl": 150.0}}, versions={},
+                 steps=[StepCounts(step="ingest", n_in=10, n_kept=10, n_rejected=0),
+                        StepCounts(step="perplexity", n_in=10, n_kept=9, n_rejected=1,
+                                   reasons={"perplexity.too_high": 1}, stats=ppl_stats),
+                        StepCounts(step="near_dedup", n_in=9, n_kept=6, n_rejected=3,
+                                   reasons={"dedup.near_duplicate": 3},
+                                   stats={"n_clusters": 6, "clusters_of_size_2": 1, "clusters_of_size_3": 1})],
+                 splits={"train": 6}, outputs=[], totals={"records_in": 10, "kept": 6, "rejected": 4})
+    final = pl.DataFrame({"split": ["train"] * 6, "group": [f"g{i}" for i in range(6)], "provenance": ["real"] * 6,
+                          "messages": [[{"role": "user", "content": "hi there"}]] * 6,
+                          "cluster_size": [1] * 6, "ppl": [12.0] * 6})  # what the old card read
+    build_report(tmp_path, m, final, [])
+    cells = check((tmp_path / "report.html").read_text()).cells
+    pairs = dict(zip(cells[::2], cells[1::2]))
+    assert pairs["records scored"] == "6" and pairs["above max threshold (> 150.0)"] == "1"
+    doc = (tmp_path / "report.html").read_text()
+    clusters = re.search(r'<section id="clusters">(.*?)</section>', doc, re.S).group(1)
+    rows = re.findall(r"<tr><td[^>]*>(\d+)</td><td[^>]*>(\d+)</td><td[^>]*>(\d+)</td></tr>", clusters)
+    assert rows == [("1", "4", "4"), ("2", "1", "2"), ("3", "1", "3")]

@@ -23,6 +23,14 @@ def rec(rid, answer, group=None, user="My internet keeps dropping every evening.
                                              Message(role="assistant", content=answer)])
 
 
+def words(i, n=16):
+    """A distinct text per ``i``: no two share a 5-word shingle or a 13-word span by chance."""
+    import random
+
+    r = random.Random(i)
+    return " ".join("".join(r.choice("bcdfgklmnprstvz") + r.choice("aeiou") for _ in range(3)) for _ in range(n))
+
+
 def frame():
     return records_to_frame([
         rec("r1", BASE),
@@ -68,8 +76,8 @@ def test_near_dedup_clusters_edits_and_keeps_the_earliest_member():
 
 
 def test_split_keeps_groups_and_clusters_together_and_synthetic_in_train():
-    records = [rec(f"g{i}", f"answer number {i} " * 5, group=f"cust-{i % 7}") for i in range(60)]
-    records += [rec("s1", "synthetic answer " * 5, group="cust-1", prov="synthetic")]
+    records = [rec(f"g{i}", words(i), group=f"cust-{i % 7}", user=words(-i - 1)) for i in range(60)]
+    records += [rec("s1", words(1000), group="cust-1", prov="synthetic", user=words(1001))]
     f = records_to_frame(records).with_columns(pl.col("id").alias("cluster"))
     r = split_by_group(f, SplitConfig(ratios=(0.5, 0.25, 0.25)))
     assert r.report.n_rejected == 0
@@ -83,8 +91,8 @@ def test_split_keeps_groups_and_clusters_together_and_synthetic_in_train():
 
 
 def test_split_assignment_is_stable_when_data_is_added():
-    old = records_to_frame([rec(f"a{i}", f"text {i}", group=f"grp-{i}") for i in range(200)])
-    new = records_to_frame([rec(f"b{i}", f"more {i}", group=f"new-{i}") for i in range(300)])
+    old = records_to_frame([rec(f"a{i}", words(i), group=f"grp-{i}", user=words(5000 + i)) for i in range(200)])
+    new = records_to_frame([rec(f"b{i}", words(1000 + i), group=f"new-{i}", user=words(9000 + i)) for i in range(300)])
     before = dict(split_by_group(old, SplitConfig()).kept.select("id", "split").rows())
     after = dict(split_by_group(pl.concat([new, old]), SplitConfig()).kept.select("id", "split").rows())
     assert all(after[k] == v for k, v in before.items())
@@ -92,20 +100,24 @@ def test_split_assignment_is_stable_when_data_is_added():
     assert set(before.values()) == {"train", "val", "test"} and counts is not None
 
 
-def test_decontaminate_drops_train_records_sharing_a_long_span_with_eval_but_not_boilerplate():
+def test_decontaminate_deletes_only_for_eval_files_and_synthetic_records_never_real_ones_against_val():
     leak = "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat"
     rows = [rec("t1", "Intro. " + leak + " end."), rec("t2", "Nothing in common here at all, just words."),
             rec("v1", leak)]
     f = records_to_frame(rows).with_columns(pl.Series("split", ["train", "train", "val"]))
-    r = decontaminate(f, DecontamConfig(), {})
+    # A real train record overlapping val is the split's business (one component), never deleted here.
+    assert decontaminate(f, DecontamConfig(), {}).report.n_rejected == 0
+    synth = f.with_columns(pl.when(pl.col("id") == "t1").then(pl.lit("synthetic")).otherwise(pl.col("provenance"))
+                           .alias("provenance"))
+    r = decontaminate(synth, DecontamConfig(), {})
     assert r.rejects.select("id", "reason", "detail").rows() == [
         ("t1", "decontam.ngram_overlap", "shares a 13-word span with val")]
     r2 = decontaminate(f.filter(pl.col("id") != "v1"), DecontamConfig(), {"eval file e.jsonl": [leak]})
-    assert r2.rejects["detail"].to_list() == ["shares a 13-word span with eval file e.jsonl"]
+    assert r2.rejects.select("id", "detail").rows() == [("t1", "shares a 13-word span with eval file e.jsonl")]
     # The same span in 3+ records is boilerplate (a canned macro), not a leak.
-    rows3 = rows + [rec("t3", leak + " again", user="A different question.")]
-    f3 = records_to_frame(rows3).with_columns(pl.Series("split", ["train", "train", "val", "train"]))
-    assert decontaminate(f3, DecontamConfig(), {}).report.n_rejected == 0
+    rows3 = [rec("t1", "Intro. " + leak + " end."), rec("t3", leak + " again", user="A different question.")]
+    f3 = records_to_frame(rows3).with_columns(pl.Series("split", ["train", "train"]))
+    assert decontaminate(f3, DecontamConfig(), {"eval file e.jsonl": [leak]}).report.n_rejected == 0
 
 
 STEPS = {
@@ -167,9 +179,13 @@ def test_mix_blends_the_target_fraction_dedups_against_domain_and_accounts_for_e
 def test_groups_of_an_earlier_corpus_keep_their_split():
     from curate.split import group_digest
 
-    f = records_to_frame([rec(f"k{i}", f"text {i}", group=f"grp-{i}") for i in range(30)])
-    free = dict(split_by_group(f, SplitConfig()).kept.select("group", "split").rows())
+    f = records_to_frame([rec(f"k{i}", words(i), group=f"grp-{i}", user=words(100 + i)) for i in range(30)])
+    plain = SplitConfig(ratio_tolerance=0.99)  # no balancing: new groups stay where their hash puts them
+    free = dict(split_by_group(f, plain).kept.select("group", "split").rows())
     flipped = {group_digest(g): ("val" if s == "train" else "train") for g, s in free.items() if g < "grp-2"}
-    pinned = dict(split_by_group(f, SplitConfig(), known=flipped).kept.select("group", "split").rows())
+    pinned = dict(split_by_group(f, plain, known=flipped).kept.select("group", "split").rows())
+    # With balancing on, new groups may move to even out the shares; the old ones never do.
+    balanced = dict(split_by_group(f, SplitConfig(), known=flipped).kept.select("group", "split").rows())
+    assert all(balanced[g] == flipped[group_digest(g)] for g in free if g < "grp-2")
     assert all(pinned[g] == flipped[group_digest(g)] for g in free if g < "grp-2")
     assert all(pinned[g] == free[g] for g in free if g >= "grp-2")

@@ -1,7 +1,7 @@
 """Data intake: a curate/synth run directory, checked against its manifest before any training.
 
 Training refuses, with one line, when the manifest is missing or does not
-validate, when a split file's bytes or sha256 differ from the manifest, or when
+validate, when the run is marked failed (a leak check failed), when a split file's bytes or sha256 differ from the manifest, or when
 a file does not validate against its format (schemas.validate does the
 validation; nothing is re-checked by hand here). The train and val splits are
 loaded for training and evaluation; the test split's records are read only by
@@ -134,6 +134,9 @@ def open_run(data_dir: str | Path, task: str = "sft", expect_manifest_sha256: st
         loc = ".".join(str(p) for p in err.get("loc", ()))
         raise IntakeError(f"{mpath}: does not validate as a run manifest ({loc}: {err['msg']}); "
                           "re-run curate") from None
+    if manifest.status == "failed" or manifest.leak_checks.get("passed") is False:
+        why = manifest.failures[0] if manifest.failures else "leak checks failed (manifest.json leak_checks)"
+        raise IntakeError(f"{mpath}: the run is marked failed, not for training: {why}; re-run curate after the fix")
     if expect_manifest_sha256 and digest != expect_manifest_sha256:
         raise IntakeError(f"{mpath}: sha256 {digest[:12]}... differs from the run config's data_manifest_sha256 "
                           f"{expect_manifest_sha256[:12]}...: this is not the data the run was made from")
