@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_run(sub)
+    from curate.rejects_view import add_rejects
+
+    add_rejects(sub)
     return parser
 
 

@@ -8,6 +8,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from curate.console import fail
+from curate.handoff import HandoffConfig
+from curate.system_prompt import SystemPromptConfig
 
 DEFAULT_SPEAKERS = {
     "agent": "assistant", "assistant": "assistant", "support": "assistant", "bot": "assistant",
@@ -93,6 +95,8 @@ class MixConfig(Frozen):
 class ExportConfig(Frozen):
     formats: list[Literal["chatml", "alpaca", "sharegpt", "dpo"]] = Field(
         default_factory=lambda: ["chatml"], description="Output formats; the first is primary.")
+    system_prompt: SystemPromptConfig = Field(
+        default_factory=SystemPromptConfig, description="System turn set on every exported record (or per source).")
 
 
 class PipelineConfig(Frozen):
@@ -107,6 +111,7 @@ class PipelineConfig(Frozen):
     decontam: DecontamConfig = DecontamConfig()
     mix: MixConfig = MixConfig()
     export: ExportConfig = ExportConfig()
+    handoff: HandoffConfig = HandoffConfig()
     against: str | None = Field(None, description="An earlier run directory: dedup new data against its corpus.")
 
 

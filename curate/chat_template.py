@@ -1,4 +1,4 @@
-"""The chat template used to build training labels.
+"""The chat template used to build training labels (train) and handed out with a run (curate.handoff).
 
 Assistant-only loss needs a template that marks assistant text with
 ``{% generation %}...{% endgeneration %}`` (transformers then returns an
