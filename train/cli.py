@@ -31,13 +31,15 @@ def _common(p: argparse.ArgumentParser, training: bool) -> None:
         p.add_argument("--learning-rate", type=float, help="peak learning rate")
         p.add_argument("--merge", action="store_true", default=None, help="also save the merged model (OUT/merged)")
         p.add_argument("--no-eval", action="store_true", help="skip evaluation before and after")
-        p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (config default: auto)")
         p.add_argument("--require-improvement", action="store_true", default=None,
                        help="exit 3 when the target metric did not improve")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train",
+    from curate.cli_kit import polish, prog
+
+    parser = argparse.ArgumentParser(prog=prog("train"),
                                      description="LoRA / QLoRA SFT and DPO from a validated curate/synth run directory.")
     sub = parser.add_subparsers(dest="command", required=True)
     sft = sub.add_parser("sft", help="supervised fine-tuning (assistant tokens only) with a LoRA adapter")
@@ -56,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     oa.add_argument("--epochs", type=int, help="n_epochs hyperparameter")
     oa.add_argument("--poll-seconds", type=float, default=10.0, help="seconds between event polls")
     oa.add_argument("--no-follow", action="store_true", help="create the job and return")
-    return parser
+    return polish(parser)
 
 
 def _config(args, task: str):
@@ -112,7 +114,9 @@ def _say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from curate.cli_kit import parse
+
+    args = parse(build_parser(), argv)
     from train.config import ConfigError
 
     if args.command == "openai":
