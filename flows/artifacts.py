@@ -1,12 +1,13 @@
-"""Reports as Prefect artifacts: per step a markdown summary and a table of counts and reject reasons,
-and per run a summary with the path of report.html (shown on the flow run's Artifacts tab)."""
+"""Reports as Prefect artifacts: per run a summary (published first: the totals, splits, leak checks and the
+per-step table of report.html, and report.html's path as text - a file:// link is blocked by browsers from
+the UI), then per step a markdown summary with its stats as a table, and a table of counts and reasons."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from typing import Any
 
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 
 def artifact_key(*parts: str) -> str:
@@ -22,21 +23,28 @@ def step_table(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _value(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) or float(v).is_integer() else f"{v:,.4g}"
+
+
 def step_markdown(flow: str, report: dict[str, Any], state: str, seconds: float, report_html: str) -> str:
     reasons = report.get("reasons", {})
+    took = "reused from the cache" if state == "cached" else f"computed in {seconds:.2f} s"
     lines = [f"## {flow}: step `{report['step']}`", "",
-             f"**{report['n_in']}** in, **{report['n_kept']}** kept, **{report['n_rejected']}** rejected "
-             f"({state}; computed in {seconds:.2f} s).", ""]
+             f"**{report['n_in']:,}** in, **{report['n_kept']:,}** kept, **{report['n_rejected']:,}** rejected "
+             f"({took}).", ""]
     if reasons:
         lines += ["| reject reason | count |", "|---|---:|"]
         lines += [f"| `{r}` | {n} |" for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
         lines.append("")
     stats = report.get("stats", {})
     if stats:
-        lines.append("Stats: " + ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                                           for k, v in sorted(stats.items())))
+        lines += ["| statistic | value |", "|---|---:|"]
+        lines += [f"| {k.replace('_', ' ')} | {_value(v)} |" for k, v in sorted(stats.items())]
         lines.append("")
-    lines.append(f"Data card of the run: `{report_html}`")
+    lines.append(f"Data card of the run (open it from a file browser): `{report_html}`")
     return "\n".join(lines)
 
 
@@ -52,19 +60,23 @@ def publish_run(flow: str, summary: dict[str, Any]) -> None:
     """The run's summary: totals, splits, leak checks, output hashes and where report.html is."""
     html = Path(summary["report_html"]).resolve()
     lines = [f"# {flow}: {summary['out']}", "",
-             f"Data card: `{html}`", "",
+             f"Leak checks: **{'PASS' if summary['leak_checks_passed'] else 'FAIL'}**", "",
              "| | records |", "|---|---:|"]
-    lines += [f"| {k} | {v} |" for k, v in summary["totals"].items()]
-    lines += [f"| split {k} | {v} |" for k, v in summary["splits"].items()]
-    lines += ["", f"Leak checks: **{'PASS' if summary['leak_checks_passed'] else 'FAIL'}**", "",
+    lines += [f"| {k.replace('_', ' ')} | {v:,} |" for k, v in summary["totals"].items()]
+    lines += [f"| split {k} | {v:,} |" for k, v in summary["splits"].items()]
+    if summary.get("steps"):
+        lines += ["", "| step | in | kept | rejected | top reasons |", "|---|---:|---:|---:|---|"]
+        for s in summary["steps"]:
+            top = sorted((s.get("reasons") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            lines.append(f"| {s['step']} | {s['n_in']:,} | {s['n_kept']:,} | {s['n_rejected']:,} | "
+                         + (", ".join(f"`{r}` {n}" for r, n in top) or "-") + " |")
+    lines += ["", f"Data card (report.html, self-contained; open it from a file browser): `{html}`", "",
               "| output | sha256 |", "|---|---|"]
     lines += [f"| `{p}` | `{h[:16]}...` |" for p, h in summary["outputs"].items()]
     if summary.get("tasks"):
         cached = sum(1 for t in summary["tasks"] if t["state"] == "Cached")
         lines += ["", f"Tasks: {len(summary['tasks'])}, of which {cached} cached."]
     create_markdown_artifact("\n".join(lines), key=artifact_key(flow, "run"), description=f"{flow} run summary")
-    create_link_artifact(html.as_uri(), link_text="report.html (data card)", key=artifact_key(flow, "report"),
-                         description="Open in a browser on the machine that ran the flow")
 
 
 def publish_manifest(flow: str, title: str, manifest: dict[str, Any], extra_lines: list[str] | None = None) -> None:

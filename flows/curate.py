@@ -138,11 +138,11 @@ def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str
     summary["tasks"] = states
     summary["cached_steps"] = reused
     summary["work_dir"] = work
+    publish_run(flow_label, summary)  # first: the UI lists a run's artifacts in the order they were made
     for name, o in zip(step_names, outs):
         st = "cached" if name in reused else "computed"
         report = store.merge_reports([x.report for x in o])
         publish_step(flow_label, report, st, sum(x.seconds for x in o), summary["report_html"])
-    publish_run(flow_label, summary)
     cached = sum(1 for t in states if t["state"] == "Cached")
     log.info("%s: %s in = %s kept + %s rejected; %d/%d tasks cached; report %s", config.out,
              summary["totals"].get("records_in"), summary["totals"].get("kept"), summary["totals"].get("rejected"),
