@@ -255,3 +255,14 @@ def test_published_rows_carry_sources_relative_to_the_input_root_and_no_local_pa
     assert sources <= files and {"chats.jsonl", "transcripts/support_batch_2024-03.txt"} <= sources
     rejects = rows(plain_dir / "rejects.jsonl")
     assert all(r["source"].startswith(root) for r in rejects if r["source"])  # local file: real paths
+
+
+def test_the_template_only_renderer_renders_like_the_real_tokenizer(local_model_dir, local_tokenizer):
+    from curate.chat_template import PROBES, TemplateRenderer, choose_training_template
+
+    renderer = TemplateRenderer.from_folder(local_model_dir)
+    assert choose_training_template(renderer).training == choose_training_template(local_tokenizer).training
+    for msgs in PROBES:
+        for gen in (False, True):
+            assert renderer.apply_chat_template(msgs, add_generation_prompt=gen) == \
+                local_tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
