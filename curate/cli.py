@@ -10,14 +10,16 @@ from curate.console import UserError
 def build_parser() -> argparse.ArgumentParser:
     from curate.cli_format import add_convert, add_validate
 
-    parser = argparse.ArgumentParser(prog="python -m curate",
+    from curate.cli_kit import polish, prog
+
+    parser = argparse.ArgumentParser(prog=prog("curate"),
                                      description="Curate fine-tuning data: validate, convert, run the pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_validate(sub)
     add_convert(sub)
     p = sub.add_parser("provision-model", help="provision the embedded local model into data/models/")
-    p.add_argument("--dest", default=None)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--dest", default=None, help="folder to provision into (default: data/models/)")
+    p.add_argument("--force", action="store_true", help="rebuild even when a verified copy is there")
     p.set_defaults(func=_provision)
     try:
         from curate.cli_run import add_run
@@ -25,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_run(sub)
-    return parser
+    from curate.rejects_view import add_rejects
+
+    add_rejects(sub)
+    return polish(parser)
 
 
 def _provision(args: argparse.Namespace) -> int:
@@ -36,8 +41,9 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from curate.cli_kit import parse
+
+    args = parse(build_parser(), argv)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -67,14 +67,15 @@ def run_validate(args: argparse.Namespace) -> int:
 def add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert a JSONL file between formats",
                        description="Write valid, convertible records to OUT and the rest to a rejects file.")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("--from", dest="src", choices=[*FORMATS, "auto"], default="auto")
-    p.add_argument("--to", dest="dst", choices=FORMATS, required=True)
+    p.add_argument("input", metavar="IN", help="JSONL file (plain or gzip)")
+    p.add_argument("--from", dest="src", choices=[*FORMATS, "auto"], default="auto",
+                   help="input format (auto: detected from every record)")
+    p.add_argument("--to", dest="dst", choices=FORMATS, required=True, help="output format")
     p.add_argument("--out", required=True, help="output JSONL")
     p.add_argument("--rejects", help="rejects JSONL (default: OUT with .rejects.jsonl)")
     p.add_argument("--dpo-form", choices=["plain", "conversational"], default=None,
                    help="DPO output form (default: keep the input's, conversational otherwise)")
-    p.add_argument("--max-record-mb", type=float, default=8.0)
+    p.add_argument("--max-record-mb", type=float, default=8.0, help="largest allowed line in MB")
     p.set_defaults(func=run_convert)
 
 

@@ -29,6 +29,8 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                    help="metadata fields to keep in the exported rows' meta.fields (PII-scrubbed)")
     p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
+    p.add_argument("--system-prompt", metavar="TEXT|@FILE",
+                   help="system turn for every exported record: replaces an existing one (see export.system_prompt)")
     p.add_argument("--set", action="append", default=[], metavar="STEP.FIELD=VALUE",
                    help="override one config value, e.g. --set near_dedup.threshold=0.7")
     p.set_defaults(func=run_cli)
@@ -75,6 +77,8 @@ def run_cli(args: argparse.Namespace) -> int:
         overrides["perplexity.enabled"] = True
     if args.no_pii:
         overrides["pii.enabled"] = False
+    if args.system_prompt:
+        overrides["export.system_prompt.text"] = args.system_prompt
     cfg = load_config(args.config, overrides)
     t0 = time.perf_counter()
     last = {"t": t0}

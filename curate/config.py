@@ -8,6 +8,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curate.console import fail
+from curate.handoff import HandoffConfig
+from curate.system_prompt import SystemPromptConfig
 
 DEFAULT_SPEAKERS = {
     "agent": "assistant", "assistant": "assistant", "support": "assistant", "bot": "assistant",
@@ -145,6 +147,8 @@ class MixConfig(Frozen):
 class ExportConfig(Frozen):
     formats: list[Literal["chatml", "alpaca", "sharegpt", "dpo"]] = Field(
         default_factory=lambda: ["chatml"], description="Output formats; the first is primary.")
+    system_prompt: SystemPromptConfig = Field(
+        default_factory=SystemPromptConfig, description="System turn set on every exported record (or per source).")
 
 
 class ReportConfig(Frozen):
@@ -167,6 +171,7 @@ class PipelineConfig(Frozen):
     mix: MixConfig = MixConfig()
     export: ExportConfig = ExportConfig()
     report: ReportConfig = ReportConfig()
+    handoff: HandoffConfig = HandoffConfig()
     against: str | None = Field(None, description="An earlier run directory: dedup new data against its corpus.")
 
 

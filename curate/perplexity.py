@@ -307,12 +307,12 @@ def score_encoded(model, encoded: Sequence[Encoded], *, batch_size: int, pad_id:
                   progress: bool = False) -> list[Score]:
     """Score encoded conversations in length-sorted batches; results come back in input order."""
     import torch
-    from tqdm.auto import tqdm
+    from curate.console import progress as progress_bar
 
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i].input_ids), i))
     results: list[Score | None] = [None] * len(encoded)
-    bar = tqdm(total=len(encoded), desc="perplexity", unit="conv", disable=not progress, leave=False)
+    bar = progress_bar(len(encoded), "perplexity", "conv", enabled=progress)
     try:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):

@@ -42,10 +42,10 @@ def _safe_meta(meta_json: str | None) -> str:
 
 
 def _scrub_with_progress(scrubber: PiiScrubber, convs: list, ids: list[str], chunk: int = 2048) -> list:
-    from tqdm.auto import tqdm
+    from curate.console import progress
 
     out: list = []
-    with tqdm(total=len(convs), desc="pii", unit="conv", disable=None, leave=False) as bar:
+    with progress(len(convs), "pii", "conv") as bar:
         for i in range(0, len(convs), chunk):
             out.extend(scrubber.scrub(convs[i:i + chunk], ids[i:i + chunk]))
             bar.update(min(chunk, len(convs) - i))

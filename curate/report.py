@@ -261,10 +261,10 @@ class _Svg:
 
 
 def _label_width(labels: Iterable[str], cap: int = 34) -> tuple[float, int]:
-    """Left margin for bar labels (about 6.2 units a character at 11px), and the clip length."""
-    longest = max((len(s) for s in labels), default=4)
-    n = min(longest, cap)
-    return 12 + 6.2 * n, cap
+    """Left margin for bar labels at 11px (capitals, digits and '_' about 7.4 units, other characters
+    6.2), and the clip length."""
+    wide = [sum(7.4 if c.isupper() or c.isdigit() or c == "_" else 6.2 for c in s[:cap]) for s in labels]
+    return 12 + max(wide, default=6.2 * 4), cap
 
 
 def _hbars(label: str, rows: Sequence[tuple[str, int, str]], value_text: Sequence[str] | None = None) -> str:
@@ -331,7 +331,7 @@ def _histogram(label: str, edges: Sequence[float], panels: Sequence[tuple[str, l
         half = 2.9 * len(t)  # keep the label inside the plot near either edge
         anchor = "end" if x + half > WIDTH - 2 else "start" if x - half < 2 else "middle"
         svg.text(x, top - 8, t, anchor=anchor, size=10, fill=THRESHOLD_COLOUR)
-    svg.text(14, top + (last_base - top) / 2, "count", anchor="middle", size=10, fill=MUTED)
+    svg.text(4, top + (last_base - top) / 2, "records", anchor="start", size=10, fill=MUTED)
     return svg.render()
 
 
@@ -477,9 +477,11 @@ def _section_lengths(d: ReportData) -> tuple[str, str, str]:
     step = _nice_step((edges[-1] - edges[0]) / 8)
     ticks = [(t, _tick_label(t)) for t in (edges[0] + i * step for i in range(int((edges[-1] - edges[0]) / step) + 1))]
     names = [f"{_tick_label(edges[i])}–{_tick_label(edges[i + 1])}" for i in range(n_bins)]
-    svg = _histogram("Histogram of record lengths per split", edges, panels, ticks, "length", bin_names=names)
+    svg = _histogram("Histogram of record lengths per split", edges, panels, ticks, "length (words)",
+                     bin_names=names)
     over = sum(1 for v in values if v > edges[-1])
-    caption = f"Records per length bin (bin width {_tick_label(width)}); each panel has its own count scale."
+    caption = (f"Records per length bin (words in all turns; bin width {_tick_label(width)} words); each panel has "
+               "its own count scale.")
     if over:
         caption += f" The last bar also holds {over} records longer than {_tick_label(edges[-1])} (longest {_e(vmax)})."
     rows = []
@@ -528,7 +530,7 @@ def _section_clusters(d: ReportData) -> tuple[str, str, str]:
             svg.text(x + slot / 2, base + 14, str(size), anchor="middle", size=10, fill=MUTED)
     svg.line(left, base, left + plot_w, base, stroke=INK)
     svg.text(left + plot_w / 2, base + 32, "cluster size (records)", anchor="middle", fill=MUTED)
-    svg.text(14, top + plot_h / 2, "clusters", anchor="middle", size=10, fill=MUTED)
+    svg.text(4, top + plot_h / 2, "clusters", anchor="start", size=10, fill=MUTED)
     caption = "How many near-duplicate clusters have each size (2 or more records)."
     if len(items) < len(everything):
         caption += " Size 1 (records with no near-duplicate) is in the table only."
@@ -737,6 +739,13 @@ tr.bad td { background: #fdf0ee; }
 .warn { color: #9b2418; }
 .banner { border: 2px solid #9b2418; background: #fdf1ef; color: #9b2418; padding: 6px 12px; margin: 8px 0; }
 footer { margin-top: 36px; color: #6b7280; font-size: 12px; border-top: 1px solid #e3e6ea; padding-top: 8px; }
+@media (max-width: 640px) {  /* phones: wide tables and charts scroll sideways instead of clipping */
+  body { padding: 16px 12px 32px; }
+  table { display: block; max-width: 100%; overflow-x: auto; }
+  th, td { padding: 3px 6px; }
+  figure { overflow-x: auto; }
+  figure svg { min-width: 600px; }
+}
 @page { margin: 14mm; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }

@@ -12,7 +12,8 @@ import polars as pl
 
 from curate.config import PipelineConfig
 from curate.dedup import exact_dedup, minhash_params, near_dedup
-from curate.export import export
+from curate.export import export, input_root
+from curate.handoff import write_handoff
 from curate.frame import empty_frame, full_text
 from curate.ingest import discover, ingest_step
 from curate.mix import mix_general
@@ -145,7 +146,8 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
     """Export, write rejects, prove no leaks, write the corpus index, manifest and report."""
     steps, inputs_m, notes, eval_texts = p.steps, p.inputs, p.notes, p.eval_texts
     cache = StepCache(out)
-    exp, outputs = export(final, out, list(cfg.export.formats), cfg.select.keep_meta)
+    exp, outputs = export(final, out, list(cfg.export.formats), source_root=input_root([e.path for e in inputs_m]),
+                          system=cfg.export.system_prompt, keep_meta=cfg.select.keep_meta)
     reports = [r.report for r in results] + [exp.report]
     all_rejects = pl.concat([r.rejects for r in results] + [exp.rejects], how="vertical_relaxed")
     reject_rows = all_rejects.to_dicts() + exp.extra.get("secondary_rejects", [])
@@ -178,6 +180,7 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
         splits=splits, leak_checks=leak, outputs=outputs, totals=totals,
         status="failed" if failures else "ok", failures=failures, retention=kept_figures, warnings=warnings,
     )
+    manifest.outputs += write_handoff(out, manifest, cfg.handoff, list(cfg.export.formats))
     from curate.report_data import build_report
 
     build_report(out, manifest, exp.kept, notes + results[0].extra.get("notes", []))

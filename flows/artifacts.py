@@ -1,12 +1,14 @@
-"""Reports as Prefect artifacts: per step a markdown summary and a table of counts and reject reasons,
-and per run a summary with the path of report.html (shown on the flow run's Artifacts tab)."""
+"""Reports as Prefect artifacts. A curation run publishes ONE markdown artifact: the UI lists a run's
+artifacts in no stable order, so the summary comes first by construction - totals, splits, leak checks,
+the per-step table of report.html and report.html's path as text (browsers block file:// links from
+the UI) - followed by one section per step (reject reasons and stats as tables)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from typing import Any
 
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 
 def artifact_key(*parts: str) -> str:
@@ -14,57 +16,60 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def step_table(report: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = [{"what": "records in", "count": report["n_in"]}, {"what": "kept", "count": report["n_kept"]},
-            {"what": "rejected", "count": report["n_rejected"]}]
-    rows += [{"what": f"reason {r}", "count": n}
-             for r, n in sorted(report.get("reasons", {}).items(), key=lambda kv: (-kv[1], kv[0]))]
-    return rows
+def _value(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) or float(v).is_integer() else f"{v:,.4g}"
 
 
-def step_markdown(flow: str, report: dict[str, Any], state: str, seconds: float, report_html: str) -> str:
-    reasons = report.get("reasons", {})
-    lines = [f"## {flow}: step `{report['step']}`", "",
-             f"**{report['n_in']}** in, **{report['n_kept']}** kept, **{report['n_rejected']}** rejected "
-             f"({state}; computed in {seconds:.2f} s).", ""]
-    if reasons:
+def _by_count(reasons: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def step_markdown(report: dict[str, Any], state: str, seconds: float) -> str:
+    """One step's section: counts, reject reasons and stats as tables."""
+    took = "reused from the cache" if state == "cached" else f"computed in {seconds:.2f} s"
+    lines = [f"### step `{report['step']}`", "",
+             f"**{report['n_in']:,}** in, **{report['n_kept']:,}** kept, **{report['n_rejected']:,}** rejected "
+             f"({took}).", ""]
+    if report.get("reasons"):
         lines += ["| reject reason | count |", "|---|---:|"]
-        lines += [f"| `{r}` | {n} |" for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+        lines += [f"| `{r}` | {n:,} |" for r, n in _by_count(report["reasons"])]
         lines.append("")
-    stats = report.get("stats", {})
-    if stats:
-        lines.append("Stats: " + ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                                           for k, v in sorted(stats.items())))
+    if report.get("stats"):
+        lines += ["| statistic | value |", "|---|---:|"]
+        lines += [f"| {k.replace('_', ' ')} | {_value(v)} |" for k, v in sorted(report["stats"].items())]
         lines.append("")
-    lines.append(f"Data card of the run: `{report_html}`")
     return "\n".join(lines)
 
 
-def publish_step(flow: str, report: dict[str, Any], state: str, seconds: float, report_html: str) -> None:
-    key = artifact_key(flow, report["step"])
-    create_markdown_artifact(step_markdown(flow, report, state, seconds, report_html), key=key,
-                             description=f"{report['step']}: counts and reject reasons")
-    create_table_artifact(step_table(report), key=artifact_key(key, "counts"),
-                          description=f"{report['step']}: counts and reject reasons; report: {report_html}")
-
-
-def publish_run(flow: str, summary: dict[str, Any]) -> None:
-    """The run's summary: totals, splits, leak checks, output hashes and where report.html is."""
+def run_markdown(flow: str, summary: dict[str, Any], step_sections: list[str]) -> str:
+    """The run's summary (totals, splits, leak checks, steps, report.html, outputs), then the step sections."""
     html = Path(summary["report_html"]).resolve()
     lines = [f"# {flow}: {summary['out']}", "",
-             f"Data card: `{html}`", "",
+             f"Leak checks: **{'PASS' if summary['leak_checks_passed'] else 'FAIL'}**", "",
              "| | records |", "|---|---:|"]
-    lines += [f"| {k} | {v} |" for k, v in summary["totals"].items()]
-    lines += [f"| split {k} | {v} |" for k, v in summary["splits"].items()]
-    lines += ["", f"Leak checks: **{'PASS' if summary['leak_checks_passed'] else 'FAIL'}**", "",
-              "| output | sha256 |", "|---|---|"]
-    lines += [f"| `{p}` | `{h[:16]}...` |" for p, h in summary["outputs"].items()]
+    lines += [f"| {k.replace('_', ' ')} | {v:,} |" for k, v in summary["totals"].items()]
+    lines += [f"| split {k} | {v:,} |" for k, v in summary["splits"].items()]
+    if summary.get("steps"):
+        lines += ["", "| step | in | kept | rejected | top reasons |", "|---|---:|---:|---:|---|"]
+        for s in summary["steps"]:
+            top = _by_count(s.get("reasons") or {})[:3]
+            lines.append(f"| {s['step']} | {s['n_in']:,} | {s['n_kept']:,} | {s['n_rejected']:,} | "
+                         + (", ".join(f"`{r}` {n}" for r, n in top) or "-") + " |")
+    lines += ["", f"Data card (report.html, self-contained; open it from a file browser): `{html}`"]
     if summary.get("tasks"):
         cached = sum(1 for t in summary["tasks"] if t["state"] == "Cached")
         lines += ["", f"Tasks: {len(summary['tasks'])}, of which {cached} cached."]
-    create_markdown_artifact("\n".join(lines), key=artifact_key(flow, "run"), description=f"{flow} run summary")
-    create_link_artifact(html.as_uri(), link_text="report.html (data card)", key=artifact_key(flow, "report"),
-                         description="Open in a browser on the machine that ran the flow")
+    lines += ["", "## Steps", ""] + step_sections
+    lines += ["## Outputs", "", "| output | sha256 |", "|---|---|"]
+    lines += [f"| `{p}` | `{h[:16]}...` |" for p, h in summary["outputs"].items()]
+    return "\n".join(lines)
+
+
+def publish_run(flow: str, summary: dict[str, Any], step_sections: list[str]) -> None:
+    create_markdown_artifact(run_markdown(flow, summary, step_sections), key=artifact_key(flow, "run"),
+                             description=f"{flow} run: summary, steps, report.html")
 
 
 def publish_manifest(flow: str, title: str, manifest: dict[str, Any], extra_lines: list[str] | None = None) -> None:

@@ -188,7 +188,23 @@ def _profile_api_url() -> str | None:
         return None
 
 
+def _hide_tracebacks() -> None:
+    """Prefect logs a failed flow or task run with its traceback; keep its one-line message only."""
+    import logging
+
+    import prefect  # noqa: F401 - configures Prefect's loggers first
+
+    class NoTraceback(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.exc_info, record.exc_text = None, None
+            return True
+
+    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine"):
+        logging.getLogger(name).addFilter(NoTraceback())
+
+
 def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks of failed flow and task runs")
     p.add_argument("--params", metavar="FILE.yaml", help="the flow's config as YAML (fields of its config model)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="set one config field, dotted, e.g. --set runner.workers=2 (repeatable)")
@@ -208,10 +224,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m flows", description=__doc__)
+    from curate.cli_kit import polish, prog
+
+    parser = argparse.ArgumentParser(prog=prog("flows"), description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="run one flow now (ephemeral Prefect unless PREFECT_API_URL is set)")
-    r.add_argument("flow", choices=FLOWS)
+    r.add_argument("flow", choices=FLOWS, help="which flow")
     r.add_argument("inputs", nargs="*", metavar="INPUT", help="curate / pipeline: input files or folders")
     r.add_argument("--out", help="curate / pipeline: run directory")
     r.add_argument("--json", action="store_true", help="print the flow's summary as JSON")
@@ -219,16 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("serve", help="register every deployment with the server at PREFECT_API_URL and serve them")
     s.set_defaults(inputs=[], out=None)
-    s.add_argument("--cron", default="0 2 * * *", help="schedule of the incremental curation (default nightly 02:00)")
+    s.add_argument("--cron", default="0 2 * * *", help="schedule of the incremental curation (nightly 02:00)")
     s.add_argument("--interval", type=float, help="schedule every N seconds instead of --cron")
-    s.add_argument("--limit", type=int, default=1, help="flow runs at once in this process (default 1)")
+    s.add_argument("--limit", type=int, default=1, help="flow runs at once in this process")
     _common(s)
     s.set_defaults(func=cmd_serve)
-    return parser
+    return polish(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from curate.cli_kit import parse
+
+    args = parse(build_parser(), argv)
+    if not args.debug:
+        _hide_tracebacks()
     try:
         return int(args.func(args) or 0)
     except CliError as e:
@@ -237,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # a failed flow: one line here, the traceback is in Prefect's log above
+    except Exception as e:  # a failed flow: one line here (the traceback in Prefect's log with --debug)
         from curate.console import UserError
 
         code = e.code if isinstance(e, UserError) else 1

@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.futures import PrefectFuture
 
 from flows import store
-from flows.artifacts import publish_run, publish_step
+from flows.artifacts import publish_run, step_markdown
 from flows.config import CurateFlowConfig, IncrementalConfig
 from flows.curate_tasks import finish_run, global_step, ingest_file, merge_ingest, shard_step, signatures
 from flows.keys import file_key, step_key
@@ -138,11 +138,9 @@ def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str
     summary["tasks"] = states
     summary["cached_steps"] = reused
     summary["work_dir"] = work
-    for name, o in zip(step_names, outs):
-        st = "cached" if name in reused else "computed"
-        report = store.merge_reports([x.report for x in o])
-        publish_step(flow_label, report, st, sum(x.seconds for x in o), summary["report_html"])
-    publish_run(flow_label, summary)
+    sections = [step_markdown(store.merge_reports([x.report for x in o]), "cached" if name in reused else "computed",
+                              sum(x.seconds for x in o)) for name, o in zip(step_names, outs)]
+    publish_run(flow_label, summary, sections)
     cached = sum(1 for t in states if t["state"] == "Cached")
     log.info("%s: %s in = %s kept + %s rejected; %d/%d tasks cached; report %s", config.out,
              summary["totals"].get("records_in"), summary["totals"].get("kept"), summary["totals"].get("rejected"),

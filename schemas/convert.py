@@ -1,7 +1,7 @@
 """Conversions between the on-disk formats, through the canonical :class:`Record`.
 
 Lossless pairs (round-trip tested): chatml <-> sharegpt (no tool turns),
-chatml -> alpaca -> chatml (single-turn), dpo plain <-> dpo conversational
+chatml -> alpaca -> chatml (multi-turn through ``history``), dpo plain <-> dpo conversational
 (single-turn prompt), and every format -> Record -> same format. Alpaca's
 instruction/input split survives a trip through Record (kept in meta) but not
 through a ChatML file, whose user turn is ``instruction + "\\n\\n" + input``.
@@ -57,6 +57,8 @@ def to_record(fmt: Format, obj: dict, *, source: str = "", line: int | None = No
         inp = obj.get("input") or ""
         user = obj["instruction"] + (ALPACA_JOIN + inp if inp else "")
         messages = [Message(role="system", content=obj["system"])] if obj.get("system") else []
+        for u, a in obj.get("history") or []:
+            messages += [Message(role="user", content=u), Message(role="assistant", content=a)]
         messages += [Message(role="user", content=user), Message(role="assistant", content=obj["output"])]
         meta["alpaca"] = {"instruction": obj["instruction"], "input": inp}
     elif fmt == "dpo":
@@ -100,9 +102,16 @@ def from_record(fmt: Format, rec: Record, *, dpo_form: str | None = None) -> dic
         msgs = _sft_messages(rec)
         system = [m for m in msgs if m.role == "system"]
         rest = [m for m in msgs if m.role != "system"]
-        if [m.role for m in rest] != ["user", "assistant"]:
-            raise ConversionError("convert.multi_turn",
-                                  f"Alpaca holds one user and one assistant turn; this record has {len(rest)} turns")
+        roles = [m.role for m in rest]
+        bad = [r for r in roles if r not in ("user", "assistant")]
+        if bad:
+            raise ConversionError("convert.unsupported_role", f"Alpaca has no '{bad[0]}' role")
+        if len(rest) % 2 or roles != ["user", "assistant"] * (len(rest) // 2):
+            raise ConversionError("convert.no_final_answer",
+                                  "Alpaca needs user/assistant pairs ending on an answer; this record ends on a "
+                                  f"{roles[-1] if roles else 'system'} turn")
+        history = [[rest[i].content, rest[i + 1].content] for i in range(0, len(rest) - 2, 2)]
+        rest = rest[-2:]
         user = rest[0].content
         split = rec.meta.get("alpaca")
         if split and split["instruction"] + (ALPACA_JOIN + split["input"] if split["input"] else "") == user:
@@ -112,6 +121,8 @@ def from_record(fmt: Format, rec: Record, *, dpo_form: str | None = None) -> dic
         out["output"] = rest[1].content
         if system:
             out["system"] = system[0].content
+        if history:
+            out["history"] = history
     elif fmt == "dpo":
         if rec.chosen is None or rec.rejected is None:
             raise ConversionError("convert.no_preference",

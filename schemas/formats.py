@@ -15,7 +15,7 @@ FORMATS: tuple[str, ...] = ("chatml", "alpaca", "sharegpt", "dpo")
 
 FORMAT_KEYS: dict[str, frozenset[str]] = {
     "chatml": frozenset({"messages"}),
-    "alpaca": frozenset({"instruction", "input", "output", "system"}),
+    "alpaca": frozenset({"instruction", "input", "output", "system", "history"}),
     "sharegpt": frozenset({"conversations"}),
     "dpo": frozenset({"prompt", "chosen", "rejected"}),
 }

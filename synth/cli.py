@@ -169,8 +169,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from curate.cli_kit import polish, prog
+
     parser = argparse.ArgumentParser(
-        prog="python -m synth",
+        prog=prog("synth"),
         description="Synthetic SFT data and preference pairs through any OpenAI-compatible endpoint "
                     "(default: the embedded local model).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -216,16 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", required=True, help="output DPO JSONL")
     for flag in ("prompt", "chosen", "rejected", "system", "id", "response", "rank"):
         i.add_argument(f"--{flag}-col", dest=f"{flag}_col", help=f"{flag} column name")
-    i.add_argument("--config")
-    i.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    i.add_argument("--config", help="synth YAML config")
+    i.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
     i.set_defaults(func=cmd_import, argv=None)
 
     s = sub.add_parser("serve", help="run the embedded local server in the foreground (share it with --base-url)")
     s.add_argument("--model", help="local model folder (default: the embedded model)")
-    s.add_argument("--config")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    s.add_argument("--config", help="synth YAML config")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
     s.set_defaults(func=cmd_serve, argv=None)
-    return parser
+    return polish(parser)
 
 
 def _terminate(signum, frame):  # pragma: no cover - signal handler
@@ -238,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from curate.cli_kit import parse
+
+    args = parse(build_parser(), argv)
     if argv is not None:
         args.argv = list(argv)
     try:

@@ -12,6 +12,8 @@ CHAT = {"id": "c1", "messages": [S, U, A, {"role": "user", "content": "Thanks"},
                                  {"role": "assistant", "content": "You're welcome."}],
         "meta": {"provenance": "synthetic"}}
 ALPACA = {"instruction": "Translate to French", "input": "good morning", "output": "bonjour", "system": "Be brief."}
+TOOL_CHAT = {"messages": [U, {"role": "assistant", "content": "c", "tool_calls": [{"id": "1"}]},
+                          {"role": "tool", "content": "r", "tool_call_id": "1"}, A]}
 PLAIN = {"prompt": "Hi?", "chosen": "Hello, how can I help?", "rejected": "What.", "score": 3}
 
 
@@ -59,20 +61,39 @@ def test_record_takes_id_provenance_and_defaults_group_to_id():
     assert (rec2.id, rec2.group, rec2.provenance) == ("in.jsonl:9", "cust-7", "real")
 
 
-def test_multi_turn_to_alpaca_is_a_clear_per_record_error():
+def test_multi_turn_alpaca_round_trips_through_history():
+    alp = convert(CHAT, "chatml", "alpaca")
+    assert alp == {"id": "c1", "meta": {"provenance": "synthetic"}, "system": S["content"],
+                   "history": [[U["content"], A["content"]]], "instruction": "Thanks", "input": "",
+                   "output": "You're welcome."}
+    assert validate_object(alp, "alpaca") is None
+    assert convert(alp, "alpaca", "chatml") == CHAT
+    assert convert(alp, "alpaca", "sharegpt") == convert(CHAT, "chatml", "sharegpt")
+    assert from_record("alpaca", to_record("alpaca", alp)) == alp
+
+
+def test_alpaca_refuses_a_conversation_that_ends_on_the_user_or_holds_tool_turns():
     with pytest.raises(ConversionError) as e:
-        convert(CHAT, "chatml", "alpaca")
-    assert e.value.reason == "convert.multi_turn"
+        convert({"messages": [U, A, {"role": "user", "content": "Hello?"}]}, "chatml", "alpaca")
+    assert e.value.reason == "convert.no_final_answer"
+    with pytest.raises(ConversionError) as e:
+        convert(TOOL_CHAT, "chatml", "alpaca")
+    assert e.value.reason == "convert.unsupported_role"
+
+
+def test_alpaca_history_pairs_must_hold_two_non_blank_turns():
+    base = {"instruction": "Thanks", "output": "Welcome."}
+    assert validate_object({**base, "history": [["Hi", "Hello"]]}, "alpaca") is None
+    assert validate_object({**base, "history": [["Hi"]]}, "alpaca") is not None
+    assert validate_object({**base, "history": [["Hi", " "]]}, "alpaca").reason == "empty_content"
 
 
 def test_sft_to_dpo_and_tool_turns_to_sharegpt_are_refused():
     with pytest.raises(ConversionError) as e:
         convert({"messages": [U, A]}, "chatml", "dpo")
     assert e.value.reason == "convert.no_preference"
-    tool_chat = {"messages": [U, {"role": "assistant", "content": "c", "tool_calls": [{"id": "1"}]},
-                              {"role": "tool", "content": "r", "tool_call_id": "1"}, A]}
     with pytest.raises(ConversionError) as e:
-        convert(tool_chat, "chatml", "sharegpt")
+        convert(TOOL_CHAT, "chatml", "sharegpt")
     assert e.value.reason == "convert.unsupported_role"
 
 

@@ -95,17 +95,15 @@ def test_a_second_run_of_an_unchanged_flow_reports_its_heavy_tasks_cached(prefec
     assert len(second["tasks"]) == len(first["tasks"]) > len(steps)  # mapped steps are several tasks
     assert hashes(tmp_path / "run") == cli_no_pii
 
-    # Each step's report is a markdown artifact and a table artifact; the run's summary names report.html.
-    md = Artifact.get("curate-quality")
-    assert md is not None and md.type == "markdown" and "quality.placeholder" in md.data
-    assert str(tmp_path / "run" / "report.html") in md.data
-    table = Artifact.get("curate-quality-counts")
-    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    # One artifact per run: the summary first (leak checks, per-step table, report.html), then each step.
+    run_md = Artifact.get("curate-run").data
     quality = next(s for s in second["steps"] if s["step"] == "quality")
-    assert {"what": "records in", "count": quality["n_in"]} in rows
-    assert {"what": "reason quality.placeholder", "count": quality["reasons"]["quality.placeholder"]} in rows
-    run_md = Artifact.get("curate-run")
-    assert "Leak checks: **PASS**" in run_md.data and "report.html" in run_md.data
+    assert run_md.index("Leak checks: **PASS**") < run_md.index("## Steps") < run_md.index("### step `quality`")
+    assert str((tmp_path / "run" / "report.html").resolve()) in run_md and "file://" not in run_md
+    assert f"| quality | {quality['n_in']:,} | {quality['n_kept']:,} |" in run_md
+    placeholder = quality["reasons"]["quality.placeholder"]
+    assert f"| `quality.placeholder` | {placeholder} |" in run_md.split("### step `quality`")[1]
+    assert "reused from the cache" in run_md and Artifact.get("curate-quality") is None
 
 
 def test_a_config_change_recomputes_exactly_the_changed_step_and_the_steps_after_it(prefect_harness, tmp_path):

@@ -111,7 +111,7 @@ def tiny(tmp_path_factory, local_model_dir):
 
 def test_scoring_and_format_compliance_on_a_tiny_model(tiny):
     from train.preflight import end_of_turn_ids
-    from train.template import choose_training_template
+    from curate.chat_template import choose_training_template
 
     model, tok = tiny
     answer = json.dumps({"intent": "refund", "priority": 2})

@@ -7,7 +7,7 @@ import pytest
 
 from train.labels import IGNORE, loss_runs, sft_example
 from train.preflight import check_collator, end_of_turn_ids, preflight_dpo, preflight_sft, token_view
-from train.template import TemplateChoice, choose_training_template
+from curate.chat_template import TemplateChoice, choose_training_template
 
 REPO = Path(__file__).resolve().parents[1]
 TWO_TURNS = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"},

@@ -146,7 +146,7 @@ def test_a_failed_preflight_stops_the_run_before_any_model_is_loaded(tiny_model,
 
 @pytest.fixture()
 def choice_bad(tmp_path, local_tokenizer) -> Path:
-    from train.template import choose_training_template
+    from curate.chat_template import choose_training_template
 
     good = choose_training_template(local_tokenizer).training
     path = tmp_path / "no_eos_loss.jinja"

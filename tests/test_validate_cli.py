@@ -108,7 +108,7 @@ def test_usage_errors_exit_2(tmp_path):
 
 
 def test_convert_writes_valid_records_and_rejects_that_add_up(tmp_path, bad_file):
-    multi = {"messages": GOOD["messages"] * 2}
+    multi = {"messages": GOOD["messages"] + [{"role": "user", "content": "Hello?"}]}
     src = tmp_path / "in.jsonl"
     src.write_bytes(line(GOOD) + line(multi) + b"{oops\n" + line(GOOD))
     out = tmp_path / "out.alpaca.jsonl"
@@ -117,5 +117,5 @@ def test_convert_writes_valid_records_and_rejects_that_add_up(tmp_path, bad_file
     kept = [json.loads(x) for x in out.read_text().splitlines()]
     rejects = [json.loads(x) for x in (tmp_path / "out.alpaca.rejects.jsonl").read_text().splitlines()]
     assert kept == [{"instruction": "Where is my order?", "input": "", "output": "It ships tomorrow."}] * 2
-    assert [(x["line"], x["reason"]) for x in rejects] == [(2, "convert.multi_turn"), (3, "schema.invalid_json")]
+    assert [(x["line"], x["reason"]) for x in rejects] == [(2, "convert.no_final_answer"), (3, "schema.invalid_json")]
     assert run("validate", str(out), "--format", "alpaca").returncode == 0

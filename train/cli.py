@@ -11,6 +11,27 @@ import os
 import sys
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NOT_BETTER = 0, 1, 2, 3
+# Flags that override one config setting: their defaults are the config's, shown in --help.
+CONFIG_KEYS = {"qlora": "quant.load_in_4bit", "max_steps": "optim.max_steps", "epochs": "optim.epochs",
+               "learning_rate": "optim.learning_rate", "merge": "merge", "device": "device",
+               "require_improvement": "require_improvement", "show": "preflight.show_examples"}
+
+
+def _config_defaults(p: argparse.ArgumentParser) -> None:
+    """Append the config's default (from train.config, the one source) to each overriding flag's help."""
+    from train.config import TrainConfig
+
+    for action in p._actions:
+        key = {**CONFIG_KEYS, "max_length": "sequence.max_length"}.get(action.dest)
+        if key is None:
+            continue
+        model = TrainConfig
+        *parents, leaf = key.split(".")
+        for part in parents:
+            model = model.model_fields[part].annotation
+        field = model.model_fields[leaf]
+        shown = field.default if field.default is not None else (field.description or "").split("default ")[-1]
+        action.help = f"{action.help} (config default: {str(shown).rstrip('.')})"
 
 
 def _common(p: argparse.ArgumentParser, training: bool) -> None:
@@ -31,13 +52,15 @@ def _common(p: argparse.ArgumentParser, training: bool) -> None:
         p.add_argument("--learning-rate", type=float, help="peak learning rate")
         p.add_argument("--merge", action="store_true", default=None, help="also save the merged model (OUT/merged)")
         p.add_argument("--no-eval", action="store_true", help="skip evaluation before and after")
-        p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train")
         p.add_argument("--require-improvement", action="store_true", default=None,
                        help="exit 3 when the target metric did not improve")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train",
+    from curate.cli_kit import polish, prog
+
+    parser = argparse.ArgumentParser(prog=prog("train"),
                                      description="LoRA / QLoRA SFT and DPO from a validated curate/synth run directory.")
     sub = parser.add_subparsers(dest="command", required=True)
     sft = sub.add_parser("sft", help="supervised fine-tuning (assistant tokens only) with a LoRA adapter")
@@ -47,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="pre-flight check alone: template, loss mask token by token, lengths")
     _common(check, training=False)
     check.add_argument("--task", choices=["sft", "dpo"], help="which split files to check (default: sft)")
-    check.add_argument("--show", type=int, help="examples printed token by token (default 2)")
+    check.add_argument("--show", type=int, help="examples printed token by token")
+    for p in (sft, dpo, check):
+        _config_defaults(p)
     oa = sub.add_parser("openai", help="hosted handoff: upload train/val, create a fine-tuning job, follow it")
     oa.add_argument("--data", required=True, help="run directory (chatml splits)")
     oa.add_argument("--model", required=True, help="hosted base model name, e.g. gpt-4.1-mini-2025-04-14")
@@ -56,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     oa.add_argument("--epochs", type=int, help="n_epochs hyperparameter")
     oa.add_argument("--poll-seconds", type=float, default=10.0, help="seconds between event polls")
     oa.add_argument("--no-follow", action="store_true", help="create the job and return")
-    return parser
+    return polish(parser)
 
 
 def _config(args, task: str):
@@ -66,9 +91,7 @@ def _config(args, task: str):
     fields["sequence.max_length"] = args.max_length
     if getattr(args, "out", None) is not None:
         fields["out"] = args.out
-    for flag, key in (("qlora", "quant.load_in_4bit"), ("max_steps", "optim.max_steps"), ("epochs", "optim.epochs"),
-                      ("learning_rate", "optim.learning_rate"), ("merge", "merge"), ("device", "device"),
-                      ("require_improvement", "require_improvement"), ("show", "preflight.show_examples")):
+    for flag, key in CONFIG_KEYS.items():
         value = getattr(args, flag, None)
         if value is not None:
             fields[key] = value
@@ -112,7 +135,9 @@ def _say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from curate.cli_kit import parse
+
+    args = parse(build_parser(), argv)
     from train.config import ConfigError
 
     if args.command == "openai":

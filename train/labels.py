@@ -1,7 +1,7 @@
 """Token ids and loss labels, built once and handed to the trainers unchanged.
 
 SFT: the conversation is rendered with the training template (generation
-markers, see train.template) and ``labels`` are the token ids on assistant
+markers, see curate.chat_template) and ``labels`` are the token ids on assistant
 tokens (answer text and its end-of-turn token) and -100 elsewhere. The SFT
 trainer receives these columns as they are, so the pre-flight check inspects
 exactly what is trained.

@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curate.chat_template import PROBES, TemplateChoice
 from train.labels import IGNORE, DPOExample, SFTExample, dpo_example, render, sft_example
-from train.template import PROBES, TemplateChoice
 
 MARKER_RE = re.compile(r"<\|[^<>|\s]{1,64}\|>|</?[A-Za-z_][A-Za-z0-9_]{0,40}>|\[/?INST\]")
 MAX_QUOTED = 3  # concrete instances quoted per kind of problem

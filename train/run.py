@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from curate.chat_template import TemplateChoice, choose_training_template
 from train.config import TrainConfig, dump_config, to_dpo_config, to_lora_config, to_sft_config
 from train.intake import RunData, open_run
 from train.labels import DPOExample, SFTExample
 from train.model import StartPoint, adapters_to_float32, load_start, load_tokenizer, merge_into_folder, pick_device, resolve_start
 from train.preflight import PreflightResult, check_template, end_of_turn_ids, preflight_dpo, preflight_sft
-from train.template import TemplateChoice, choose_training_template
 
 Log = Callable[[str], Any]
 

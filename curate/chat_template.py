@@ -1,4 +1,4 @@
-"""The chat template used to build training labels.
+"""The chat template used to build training labels (train) and handed out with a run (curate.handoff).
 
 Assistant-only loss needs a template that marks assistant text with
 ``{% generation %}...{% endgeneration %}`` (transformers then returns an
@@ -17,8 +17,10 @@ check): the model must be trained on exactly the text it will see at inference.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 GENERATION_RE = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
@@ -65,6 +67,40 @@ class TemplateChoice:
     training: str | None
     source: str
     problem: str | None = None
+
+
+class TemplateRenderer:
+    """Stands in for a tokenizer where only chat templates are rendered (curate's handoff): the model
+    folder's template and special tokens, rendered by transformers' own Jinja renderer, so no tokenizer
+    or torch is loaded. ``from_folder`` gives None when the folder keeps its template another way."""
+
+    def __init__(self, chat_template: str, special_tokens: dict[str, str]):
+        self.chat_template, self.special_tokens = chat_template, special_tokens
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "TemplateRenderer | None":
+        folder = Path(folder)
+        cfg_path = folder / "tokenizer_config.json"
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+        jinja = folder / "chat_template.jinja"
+        template = jinja.read_text(encoding="utf-8") if jinja.is_file() else cfg.get("chat_template")
+        if not isinstance(template, str):
+            return None
+        tokens = {}
+        for k in ("bos_token", "eos_token", "unk_token", "pad_token"):
+            v = cfg.get(k)
+            v = v.get("content") if isinstance(v, dict) else v
+            if isinstance(v, str):
+                tokens[k] = v
+        return cls(template, tokens)
+
+    def apply_chat_template(self, messages: list[dict], tokenize: bool = False, chat_template: str | None = None,
+                            add_generation_prompt: bool = False) -> str:
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+        rendered, _ = render_jinja_template([messages], chat_template=chat_template or self.chat_template,
+                                            add_generation_prompt=add_generation_prompt, **self.special_tokens)
+        return rendered[0]
 
 
 def has_generation_markers(template: str) -> bool:
