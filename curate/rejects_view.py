@@ -97,6 +97,8 @@ class RejectView:
             if m:
                 other = self._by_id(m.group("id"))
                 if other is not None:
+                    if r["step"] in self.after_pii:
+                        other = self._scrubbed(other)
                     out.append(f"   matched {other['id']} ({other['source']}:{other['line']}):")
                     out += _turns(other["messages"], width, indent="     ")
             if r["reason"].startswith("decontam."):
@@ -173,16 +175,37 @@ class RejectView:
                 for line in (p.read_text(encoding="utf-8").splitlines() if p.is_file() else []):
                     row = json.loads(line)
                     self._outputs.append({"id": row["id"], "split": split, "grams": _ngrams(_row_text(row), n)})
+            for f in self.manifest["config"].get("decontam", {}).get("eval_files", []):
+                self._outputs += self._eval_grams(Path(f), n)
         freq: dict[tuple, int] = {}
         for o in self._outputs:
             for g in grams & o["grams"]:
                 freq[g] = freq.get(g, 0) + 1
         hits = [(freq[g], g, o) for o in self._outputs if o["split"] != "train" for g in grams & o["grams"]]
         if not hits:
-            return ["   (no shared span with the exported val/test files: it overlapped an eval file or a record "
+            return ["   (no shared span with the exported val/test files or the eval files: it overlapped a record "
                     "removed later)"]
         _, g, o = min(hits, key=lambda h: (h[0], h[1]))
         return [f"   shares \"{' '.join(g)}\" with {o['id']} ({o['split']})"]
+
+
+    @staticmethod
+    def _eval_grams(path: Path, n: int) -> list[dict]:
+        """The n-grams of each record of a user-named eval file (``--eval-file``), labelled by file and line."""
+        from schemas.convert import to_record
+        from schemas.validate import validate_file
+
+        out: list[dict] = []
+        if not path.is_file():
+            return out
+
+        def on_valid(line: int, obj: dict, fmt: str) -> None:
+            rec = to_record(fmt, obj)
+            text = " ".join(m.content for m in rec.messages + ([rec.chosen] if rec.chosen else []))
+            out.append({"id": f"{path.name}:{line}", "split": "eval file", "grams": _ngrams(text, n)})
+
+        validate_file(str(path), None, on_valid=on_valid)
+        return out
 
 
 def _ngrams(text: str, n: int) -> set[tuple]:

@@ -62,12 +62,12 @@ def test_the_card_front_matter_parses_and_load_dataset_of_the_folder_gives_train
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert [c["config_name"] for c in meta["configs"]] == ["chatml", "alpaca", "sharegpt"]
     assert meta["configs"][0]["default"] is True and meta["license"] == "unknown"
-    ds = load_dataset(str(run_dir))
+    ds = load_dataset(str(run_dir), cache_dir=str(run_dir.parent / "hf_cache"))
     sizes = {"train": manifest["splits"]["train"], "validation": manifest["splits"]["val"],
              "test": manifest["splits"]["test"]}
     assert {k: len(v) for k, v in ds.items()} == sizes
     assert ds["validation"][0]["messages"][0] == {"role": "system", "content": PROMPT}
-    sg = load_dataset(str(run_dir), "sharegpt")
+    sg = load_dataset(str(run_dir), "sharegpt", cache_dir=str(run_dir.parent / "hf_cache"))
     assert {k: len(v) for k, v in sg.items()} == sizes
     body = (run_dir / "README.md").read_text()
     totals = manifest["totals"]
@@ -196,7 +196,7 @@ def test_trl_trains_assistant_tokens_only_one_step_on_the_export_with_the_export
 
     torch.set_num_threads(1)
     model = build_random_model("tiny", tmp_path / "tiny", tokenizer_dir=local_model_dir)
-    train = load_dataset(str(run_dir), split="train").select(range(4))
+    train = load_dataset(str(run_dir), split="train", cache_dir=str(run_dir.parent / "hf_cache")).select(range(4))
     common = dict(max_steps=1, per_device_train_batch_size=2, assistant_only_loss=True, use_cpu=True,
                   report_to=[], save_strategy="no", max_length=1024)
     with pytest.raises(Exception, match="generation"):  # the model's own template is refused...

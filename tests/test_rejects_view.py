@@ -16,8 +16,13 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("rej") / "run"
-    r = cli("run", "data/sample", "--out", str(out))  # PII on: decontam rejects come after scrubbing
+    base = tmp_path_factory.mktemp("rej")
+    out = base / "run"
+    # Internal leaks are prevented by grouping, so decontamination deletes only against a named eval
+    # set: four of the sample's chats that hold planted PII serve as one.
+    chats = (REPO / "data/sample/chats.jsonl").read_text().splitlines()
+    (base / "eval.jsonl").write_text("\n".join(chats[i] for i in (7, 8, 9, 12)) + "\n")
+    r = cli("run", "data/sample", "--out", str(out), "--eval-file", str(base / "eval.jsonl"))  # PII on
     assert r.returncode == 0, r.stderr[-2000:]
     return out
 
@@ -45,7 +50,7 @@ def test_exact_duplicates_are_shown_next_to_the_record_they_matched(run_dir):
     got = blocks(r.stdout)
     assert [b.split()[0] for b in got] == [x["id"] for x in want]
     for b, x in zip(got, want):
-        kept_id = x["detail"].removeprefix("duplicate of ")
+        kept_id = x["detail"].removeprefix("duplicate of ").split()[0]  # "... once PII is scrubbed"
         mine, theirs = b.split(f"   matched {kept_id} (")
         assert turn_texts(mine) and [words(t) for t in turn_texts(mine)] == [words(t) for t in turn_texts(theirs)]
     assert r.stdout.rstrip().endswith(f"{len(want)} of {len(want)} reject(s) shown")
@@ -55,16 +60,21 @@ def test_a_decontamination_reject_names_the_shared_span_and_the_eval_record_hold
     r = cli("rejects", str(run_dir), "--reason", "decontam", "-n", "4", "--width", "0")
     assert r.returncode == 0, r.stderr
     held = {}
+    lines = (run_dir.parent / "eval.jsonl").read_text().splitlines()
+    for i, line in enumerate(lines, 1):
+        held[f"eval.jsonl:{i}"] = ("eval file", words(" ".join(m["content"] for m in json.loads(line)["messages"])))
     for split in ("val", "test"):
         for line in (run_dir / f"{split}.chatml.jsonl").read_text().splitlines():
             row = json.loads(line)
             held[row["id"]] = (split, words(" ".join(m["content"] for m in row["messages"])))
+    assert blocks(r.stdout)
     for b in blocks(r.stdout):
-        m = re.search(r'shares "([^"]+)" with (\S+) \((val|test)\)', b)
+        m = re.search(r'shares "([^"]+)" with (\S+) \((val|test|eval file)\)', b)
         assert m, b
         span, other, split = m.groups()
         assert len(span.split()) == 13 and held[other][0] == split and span in held[other][1]
-        assert span in words(" ".join(turn_texts(b.split('   shares "')[0])))
+        shown = re.sub(r"^\s+(user|assistant|system):", "", b.split('   shares "')[0], flags=re.M)
+        assert span in words(shown), b  # the record shown above the line holds it (spans cross turns)
 
 
 def test_rejects_after_pii_scrubbing_are_shown_scrubbed_unless_raw(run_dir):
