@@ -24,6 +24,10 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mix-fraction", type=float, default=None, help="target fraction of train (default 0.05)")
     p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite files in --out that curatekit did not write (default: refuse)")
+    p.add_argument("--keep-intermediates", action="store_true",
+                   help="keep every step's frame in OUT/.steps (they may hold unscrubbed text)")
     p.add_argument("--set", action="append", default=[], metavar="STEP.FIELD=VALUE",
                    help="override one config value, e.g. --set near_dedup.threshold=0.7")
     p.set_defaults(func=run_cli)
@@ -70,9 +74,19 @@ def run_cli(args: argparse.Namespace) -> int:
         last["t"] = now
 
     try:
-        result = run(args.inputs, args.out, cfg, on_step)
+        result = run(args.inputs, args.out, cfg, on_step, force=args.force,
+                     keep_intermediates=args.keep_intermediates)
     except IngestError as e:
         raise UserError(e.detail, 2)
+    except Exception as e:  # disk full and other OS errors: one line naming the path and the fix
+        from pathlib import Path
+
+        from curate.rundir import as_os_error, describe_os_error
+
+        err = as_os_error(e)
+        if err is None:
+            raise
+        raise UserError(describe_os_error(err, Path(args.out)), 4) from None
     m = result.manifest
     rows = [(r.step, r.n_in, r.n_kept, r.n_rejected, f"{result.timings.get(r.step, 0):.1f}s"
              if r.step not in result.reused else "reused") for r in result.reports]
@@ -86,4 +100,7 @@ def run_cli(args: argparse.Namespace) -> int:
                   footer=(f"splits: {m.splits}   leak checks: {'PASS' if m.leak_checks.get('passed') else 'FAIL'}   "
                           f"{m.totals['records_in']} in = {m.totals['kept']} kept + {m.totals['rejected']} rejected   "
                           f"{time.perf_counter() - t0:.1f}s"))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0 if m.leak_checks.get("passed") else 1
+
