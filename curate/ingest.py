@@ -227,7 +227,9 @@ def _read_text(path: Path, ing: Ingested) -> str | None:
                 chunks.append(chunk)
     except READ_ERRORS as e:
         reason = "ingest.truncated_gzip" if isinstance(e, (EOFError, gzip.BadGzipFile)) else "ingest.unreadable"
-        where = f"after byte {sum(map(len, chunks))} of its text: " if chunks else ""
+        where = (f"byte {path.stat().st_size} (end of file)" if reason == "ingest.truncated_gzip" else "") + \
+            (f", after {sum(map(len, chunks))} bytes of text" if chunks else "")
+        where = f"{where.lstrip(', ')}: " if where else ""
         ing.reject(f"{source}:0", reason, where + read_error_message(e), source, None)
         return None
     data = b"".join(chunks)

@@ -17,8 +17,8 @@ from curate.frame import empty_frame, full_text
 from curate.ingest import IngestError, discover, ingest_step
 from curate.mix import mix_general
 from curate.normalize import normalize
-from curate.pipeline import (RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
-                             run_steps, tool_version)
+from curate.pipeline import (RunResult, Step, StepCache, _fault_pause, _h, _versions, drop_raw_intermediates,
+                             input_entries, run_steps, tool_version)
 from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry, Manifest, StepCounts
@@ -151,6 +151,7 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
     final_out, out = out, new_staging(out)
     try:
         result = _finish(p, out, cfg, final, results, reused, timings)
+        _fault_pause("export")
         swap_in(out, final_out, force)
     except BaseException:
         import shutil
