@@ -96,8 +96,8 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
     out = Path(out_dir)
     check_out_not_in_inputs(out, [*inputs, *cfg.mix.files, *cfg.decontam.eval_files])
     p = plan(inputs, cfg)  # bad inputs fail here, before anything is created
-    refuse_foreign(out, output_names(list(cfg.export.formats)), force)
     with RunLock(out):
+        refuse_foreign(out, output_names(list(cfg.export.formats)), force)
         clean_stale(out)
         final, results, reused, timings = run_steps(p.steps, p.root_key, empty_frame, StepCache(out), on_step,
                                                     keep_intermediates)

@@ -89,8 +89,8 @@ def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str
     cfg = config.pipeline_config()
     out = Path(config.out)
     check_out_not_in_inputs(out, [*config.inputs, *cfg.mix.files, *cfg.decontam.eval_files])
-    refuse_foreign(out, output_names(list(cfg.export.formats)), False)
     with RunLock(out):
+        refuse_foreign(out, output_names(list(cfg.export.formats)), False)
         clean_stale(out)
         return _run_curate(config, cfg, flow_label)
 

@@ -309,8 +309,8 @@ def test_files_curatekit_did_not_write_are_not_overwritten_without_force(tmp_pat
 STEPS = ["ingest", "normalize", "exact_dedup", "near_dedup", "quality", "split", "mix", "decontam", "export"]
 
 
-def _start_paused(out: Path, step: str, *flags: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "curate", "run", "data/sample", "--out", str(out), *flags],
+def _start_paused(out: Path, step: str, *flags: str, src: str = "data/sample") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "curate", "run", src, "--out", str(out), *flags],
                             cwd=REPO, env={**os.environ, "CURATEKIT_PAUSE_AFTER_STEP": step,
                                            "CURATEKIT_PAUSE_SECONDS": "120"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -375,7 +375,8 @@ def test_kill_9_at_every_step_boundary_and_during_export_then_rerun_gives_identi
 
 def test_a_killed_run_with_pii_leaves_no_unscrubbed_frame_after_the_next_run(tmp_path):
     out = tmp_path / "out"
-    p = _start_paused(out, "quality")
+    src = "data/sample/chats_sharegpt.jsonl.gz"  # 45 conversations with planted PII: a short PII step
+    p = _start_paused(out, "quality", src=src)
     _wait_for(p, out, "quality")
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
@@ -387,7 +388,7 @@ def test_a_killed_run_with_pii_leaves_no_unscrubbed_frame_after_the_next_run(tmp
         text = "".join(pl.read_parquet(f).write_ndjson() for f in out.rglob("*.parquet"))
         return {v for v in planted if v in text}
     assert raw_values_in_frames()  # the killed run left raw PII behind (so the check below can fail)
-    r = cli("run", "data/sample", "--out", out)
+    r = cli("run", src, "--out", out)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "note: intermediates: removed" in r.stderr
     shipped = "".join((out / f).read_text() for f in ("train.chatml.jsonl", "val.chatml.jsonl", "test.chatml.jsonl"))
