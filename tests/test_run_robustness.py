@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -53,6 +55,19 @@ def ingest_rejects(out: Path) -> list[dict]:
     return [r for r in read(out / "rejects.jsonl") if r["step"] == "ingest"]
 
 
+def manifest(tmp: Path) -> dict:
+    return json.loads((tmp / "out" / "manifest.json").read_text())
+
+
+def step_counts(tmp: Path, step: str) -> tuple[int, int, int]:
+    s = next(s for s in manifest(tmp)["steps"] if s["step"] == step)
+    return s["n_in"], s["n_kept"], s["n_rejected"]
+
+
+def kept(tmp: Path) -> dict[str, dict]:
+    return {x["id"]: x for s in SPLITS for x in read(tmp / "out" / f"{s}.chatml.jsonl")}
+
+
 def chat(i: int) -> dict:
     return {"messages": [{"role": "user", "content": f"How do I reset the password of account number {i}?"},
                          {"role": "assistant", "content": f"Open Settings, choose Security and press Reset for "
@@ -89,11 +104,24 @@ def open_tmp(tmp_path):
             p.chmod(0o755)
 
 
-# --------------------------------------------------------------------------- input problems
+# --------------------------------------------------------------------------- the table
+# One case per row of the issue's table that a single command shows. A case builds its inputs in a
+# scratch folder and returns the command's arguments; the test checks the exit code, the one error
+# line (or, on success, conservation from the files themselves) and what is particular to the row.
 
 
-def test_a_truncated_gzip_stream_in_a_txt_or_csv_gz_file_is_one_reject_naming_the_byte(tmp_path):
-    src = tmp_path / "in"
+@dataclass
+class Case:
+    build: Callable[[Path], list]
+    code: int
+    line: str | None = None  # the start of the one `error:` line, with {tmp} for the scratch folder
+    check: Callable[[Path, subprocess.CompletedProcess], None] | None = None
+    module: str = "curate"
+    unprivileged: bool = False
+
+
+def _truncated_gzip(tmp: Path) -> list:
+    src = tmp / "in"
     src.mkdir()
     body = "".join(f"Customer: my router {i} drops the line\nAgent: Restart it and update the firmware.\n---\n"
                    for i in range(3000)).encode()
@@ -105,125 +133,125 @@ def test_a_truncated_gzip_stream_in_a_txt_or_csv_gz_file_is_one_reject_naming_th
     data = gzip.compress(csv)
     (src / "turns.csv.gz").write_bytes(data[: len(data) // 2])
     write_chats(src / "ok.jsonl", 3)
-    r = cli("run", src, "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    m = conserved(tmp_path / "out")
-    rej = {Path(x["source"]).name: x for x in ingest_rejects(tmp_path / "out")}
+    return ["run", src, "--out", tmp / "out", *FAST]
+
+
+def _check_truncated_gzip(tmp: Path, r) -> None:
+    rej = {Path(x["source"]).name: x for x in ingest_rejects(tmp / "out")}
     assert {k: v["reason"] for k, v in rej.items()} == {"calls.txt": "ingest.truncated_gzip",
                                                         "turns.csv.gz": "ingest.truncated_gzip"}
-    size = (src / "calls.txt").stat().st_size
-    assert rej["calls.txt"]["detail"].startswith(f"byte {size} (end of file)") and "re-download" in rej["calls.txt"]["detail"]
-    assert m["totals"]["records_in"] == 3 + 2
+    size = (tmp / "in" / "calls.txt").stat().st_size
+    assert rej["calls.txt"]["detail"].startswith(f"byte {size} (end of file)")
+    assert "re-download" in rej["calls.txt"]["detail"]
+    assert manifest(tmp)["totals"]["records_in"] == 3 + 2
 
 
-def test_a_csv_field_over_131072_characters_is_read_not_a_traceback(tmp_path):
+def _long_csv_field(tmp: Path) -> list:
     long_text = " ".join(f"word{i}" for i in range(30000))  # ~200,000 characters in one cell
     assert len(long_text) > 131072
-    (tmp_path / "turns.csv").write_text("conversation_id,turn,speaker,text\n"
-                                        f'c1,0,customer,"{long_text}"\nc1,1,agent,Thanks. I read all of it.\n'
-                                        "c2,0,customer,Short question?\nc2,1,agent,A short answer.\n")
-    r = cli("run", tmp_path / "turns.csv", "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    m = conserved(tmp_path / "out")
-    ingest = next(s for s in m["steps"] if s["step"] == "ingest")
-    assert (ingest["n_in"], ingest["n_kept"], ingest["n_rejected"]) == (2, 2, 0)
+    (tmp / "turns.csv").write_text("conversation_id,turn,speaker,text\n"
+                                   f'c1,0,customer,"{long_text}"\nc1,1,agent,Thanks. I read all of it.\n'
+                                   "c2,0,customer,Short question?\nc2,1,agent,A short answer.\n")
+    return ["run", tmp / "turns.csv", "--out", tmp / "out", *FAST]
 
 
-def test_an_unreadable_file_is_one_error_line_and_creates_no_run_directory(open_tmp):
-    src = open_tmp / "in"
+def _check_long_csv_field(tmp: Path, r) -> None:
+    assert step_counts(tmp, "ingest") == (2, 2, 0)
+
+
+def _unreadable_file(tmp: Path) -> list:
+    src = tmp / "in"
     src.mkdir()
-    src.chmod(0o755)
-    write_chats(src / "good.jsonl", 2).chmod(0o644)
+    write_chats(src / "good.jsonl", 2)
     write_chats(src / "secret.jsonl", 2).chmod(0o000)
-    r = cli("run", src, "--out", open_tmp / "out", *FAST, preexec_fn=unprivileged())
-    assert r.returncode == 2
-    line = one_error_line(r)
-    assert line.startswith(f"error: cannot read {src / 'secret.jsonl'} (Permission denied)") and "chmod" in line
-    assert not (open_tmp / "out").exists()
+    return ["run", src, "--out", tmp / "out", *FAST]
 
 
-def test_an_unreadable_sub_folder_is_named_not_skipped(open_tmp):
-    src = open_tmp / "in"
+def _unreadable_folder(tmp: Path) -> list:
+    src = tmp / "in"
     (src / "locked").mkdir(parents=True)
-    src.chmod(0o755)
-    write_chats(src / "good.jsonl", 2).chmod(0o644)
+    write_chats(src / "good.jsonl", 2)
     write_chats(src / "locked" / "more.jsonl", 2)
     (src / "locked").chmod(0o000)
-    r = cli("run", src, "--out", open_tmp / "out", *FAST, preexec_fn=unprivileged())
-    assert r.returncode == 2
-    assert one_error_line(r).startswith(f"error: cannot read {src / 'locked'} (Permission denied)")
+    return ["run", src, "--out", tmp / "out", *FAST]
 
 
-def test_a_symlink_loop_is_named_and_its_folder_read_once(tmp_path):
-    src = tmp_path / "in"
+def _nothing_created(tmp: Path, r) -> None:
+    assert "chmod" in r.stderr and not (tmp / "out").exists()
+
+
+def _symlink_loop(tmp: Path) -> list:
+    src = tmp / "in"
     (src / "sub").mkdir(parents=True)
     write_chats(src / "a.jsonl", 2)
     write_chats(src / "sub" / "b.jsonl", 2, start=10)
     (src / "sub" / "back").symlink_to("..")  # sub/back -> in: a loop
-    (src / "self.jsonl").symlink_to("self.jsonl")  # a link to itself
-    r = cli("run", src, "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 2  # the self-link is a file that cannot be read: named, not skipped
-    assert one_error_line(r).startswith(f"error: cannot read {src / 'self.jsonl'} (symlink loop)")
-    (src / "self.jsonl").unlink()
-    r = cli("run", src, "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 0, r.stderr[-3000:]
+    return ["run", src, "--out", tmp / "out", *FAST]
+
+
+def _check_symlink_loop(tmp: Path, r) -> None:
+    src = tmp / "in"
     assert f"note: {src / 'sub' / 'back'}: symlink loop (back to {src.resolve()}), not followed" in r.stderr
-    m = conserved(tmp_path / "out")
+    m = manifest(tmp)
     assert m["totals"]["records_in"] == 4 and [Path(i["path"]).name for i in m["inputs"]] == ["a.jsonl", "b.jsonl"]
 
 
-def test_a_folder_with_no_supported_file_is_an_error_not_an_empty_dataset(tmp_path):
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "notes.pdf").write_bytes(b"%PDF-1.4")
-    r = cli("run", tmp_path / "in", "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 2
-    assert one_error_line(r) == (f"error: {tmp_path / 'in'}: no .txt, .jsonl[.gz] or .csv[.gz] file found "
-                                 "(1 other file(s) ignored); point at the data files")
-    assert not (tmp_path / "out").exists()
+def _self_link(tmp: Path) -> list:
+    _symlink_loop(tmp)
+    (tmp / "in" / "self.jsonl").symlink_to("self.jsonl")  # a file that links to itself cannot be read
+    return ["run", tmp / "in", "--out", tmp / "out", *FAST]
 
 
-def test_empty_files_are_named_in_the_summary_and_manifest_and_all_empty_is_an_error(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    (src / "empty.jsonl").write_text("")
-    (src / "blank.txt").write_text("\n\n")
-    r = cli("run", src, "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 2
-    assert one_error_line(r).startswith(f"error: no records in {src}: every input file is empty (")
+def _no_supported_file(tmp: Path) -> list:
+    (tmp / "in").mkdir()
+    (tmp / "in" / "notes.pdf").write_bytes(b"%PDF-1.4")
+    return ["run", tmp / "in", "--out", tmp / "out", *FAST]
 
-    write_chats(src / "good.jsonl", 3)
-    r = cli("run", src, "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 0, r.stderr[-3000:]
+
+def _only_empty_files(tmp: Path) -> list:
+    (tmp / "in").mkdir()
+    (tmp / "in" / "empty.jsonl").write_text("")
+    (tmp / "in" / "blank.txt").write_text("\n\n")
+    return ["run", tmp / "in", "--out", tmp / "out", *FAST]
+
+
+def _empty_files_beside_data(tmp: Path) -> list:
+    args = _only_empty_files(tmp)
+    write_chats(tmp / "in" / "good.jsonl", 3)
+    return args
+
+
+def _check_empty_files(tmp: Path, r) -> None:
     for name in ("blank.txt", "empty.jsonl"):
-        assert f"note: {src / name}: no records (empty file)" in r.stderr
-    m = conserved(tmp_path / "out")
-    assert {Path(i["path"]).name: i["records"] for i in m["inputs"]} == {"blank.txt": 0, "empty.jsonl": 0,
-                                                                        "good.jsonl": 3}
+        assert f"note: {tmp / 'in' / name}: no records (empty file)" in r.stderr
+    assert {Path(i["path"]).name: i["records"] for i in manifest(tmp)["inputs"]} == {
+        "blank.txt": 0, "empty.jsonl": 0, "good.jsonl": 3}
 
 
-@pytest.mark.parametrize("encoding,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
-                                          ("utf-32-le", b"\xff\xfe\x00\x00")])
-def test_utf16_and_utf32_with_a_byte_order_mark_are_decoded(tmp_path, encoding, bom):
-    text = "".join(json.dumps(chat(i), ensure_ascii=False).replace("password", "mot de passe é") + "\n"
-                   for i in range(5))
-    (tmp_path / "wide.jsonl").write_bytes(bom + text.encode(encoding))
-    (tmp_path / "wide.txt").write_bytes(bom + "Customer: Où est ma facture ?\nAgent: Dans l'onglet Facturation.\n"
-                                        .encode(encoding))
-    r = cli("run", tmp_path / "wide.jsonl", tmp_path / "wide.txt", "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 0, r.stderr[-3000:]
-    m = conserved(tmp_path / "out")
-    ingest = next(s for s in m["steps"] if s["step"] == "ingest")
-    assert (ingest["n_in"], ingest["n_kept"], ingest["n_rejected"]) == (6, 6, 0)
-    kept = [x for s in SPLITS for x in read(tmp_path / "out" / f"{s}.chatml.jsonl")]
-    assert any("mot de passe é" in x["messages"][0]["content"] for x in kept)
+def _wide(encoding: str, bom: bytes) -> Callable[[Path], list]:
+    def build(tmp: Path) -> list:
+        text = "".join(json.dumps(chat(i), ensure_ascii=False).replace("password", "mot de passe é") + "\n"
+                       for i in range(5))
+        (tmp / "wide.jsonl").write_bytes(bom + text.encode(encoding))
+        (tmp / "wide.txt").write_bytes(bom + "Customer: Où est ma facture ?\nAgent: Dans l'onglet Facturation.\n"
+                                       .encode(encoding))
+        return ["run", tmp / "wide.jsonl", tmp / "wide.txt", "--out", tmp / "out", *FAST]
+    return build
 
 
-def test_openai_message_shapes_are_accepted_and_only_unrepresentable_ones_rejected(tmp_path):
-    tool_call = [{"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]
+def _check_wide(tmp: Path, r) -> None:
+    assert step_counts(tmp, "ingest") == (6, 6, 0)
+    assert any("mot de passe é" in x["messages"][0]["content"] for x in kept(tmp).values())
+
+
+TOOL_CALL = [{"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]
+
+
+def _openai_shapes(tmp: Path) -> list:
     rows = [
         {"id": "tools", "messages": [
             {"role": "user", "content": "What is the weather in Paris right now?"},
-            {"role": "assistant", "content": None, "tool_calls": tool_call},
+            {"role": "assistant", "content": None, "tool_calls": TOOL_CALL},
             {"role": "tool", "tool_call_id": "c1", "content": "18C and sunny"},
             {"role": "assistant", "content": "It is 18C and sunny in Paris right now."}]},
         {"id": "parts", "messages": [
@@ -237,19 +265,94 @@ def test_openai_message_shapes_are_accepted_and_only_unrepresentable_ones_reject
         {"id": "null", "messages": [{"role": "user", "content": None},
                                     {"role": "assistant", "content": "Hello there, how can I help?"}]},
     ]
-    (tmp_path / "openai.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
-    r = cli("run", tmp_path / "openai.jsonl", "--out", tmp_path / "out", *FAST)
-    assert r.returncode == 0, r.stderr[-3000:]
-    conserved(tmp_path / "out")
-    kept = {x["id"]: x for s in SPLITS for x in read(tmp_path / "out" / f"{s}.chatml.jsonl")}
-    assert sorted(kept) == ["parts", "tools"]
-    assert kept["tools"]["messages"][1] == {"role": "assistant", "content": None, "tool_calls": tool_call}
-    assert kept["parts"]["messages"][0]["content"] == "Summarise this note.\nThe meeting moved to Tuesday at noon."
-    rej = {x["line"]: (x["reason"], x["detail"]) for x in ingest_rejects(tmp_path / "out")}
+    (tmp / "openai.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    return ["run", tmp / "openai.jsonl", "--out", tmp / "out", *FAST]
+
+
+def _check_openai_shapes(tmp: Path, r) -> None:
+    k = kept(tmp)
+    assert sorted(k) == ["parts", "tools"]
+    assert k["tools"]["messages"][1] == {"role": "assistant", "content": None, "tool_calls": TOOL_CALL}
+    assert k["parts"]["messages"][0]["content"] == "Summarise this note.\nThe meeting moved to Tuesday at noon."
+    rej = {x["line"]: (x["reason"], x["detail"]) for x in ingest_rejects(tmp / "out")}
     assert rej == {3: ("schema.unsupported_content", "messages[0]: content[1] is a 'image_url' part; only text "
                                                      "parts can be held: drop the part or the record"),
                    4: ("schema.empty_content", "messages[0]: content is null and the turn calls no tools")}
-    assert cli("validate", *[tmp_path / "out" / f"{s}.chatml.jsonl" for s in SPLITS]).returncode == 0
+    assert cli("validate", *[tmp / "out" / f"{s}.chatml.jsonl" for s in SPLITS]).returncode == 0
+
+
+def _out_is_input(tmp: Path) -> list:
+    (tmp / "in").mkdir()
+    write_chats(tmp / "in" / "a.jsonl", 2)
+    return ["run", tmp / "in", "--out", tmp / "in", *FAST]
+
+
+def _out_inside_input(tmp: Path) -> list:
+    return _out_is_input(tmp)[:3] + [tmp / "in" / "run", *FAST]
+
+
+def _input_untouched(tmp: Path, r) -> None:
+    assert sorted(p.name for p in (tmp / "in").iterdir()) == ["a.jsonl"]
+
+
+def _user_file_in_out(tmp: Path) -> list:
+    (tmp / "out").mkdir()
+    (tmp / "out" / "train.chatml.jsonl").write_text('{"mine": true}\n')
+    return ["run", "data/sample", "--out", tmp / "out", *FAST]
+
+
+def _check_user_file_kept(tmp: Path, r) -> None:
+    assert (tmp / "out" / "train.chatml.jsonl").read_text() == '{"mine": true}\n'
+
+
+def _flows_without_out(tmp: Path) -> list:
+    return ["run", "curate", "data/sample", "--no-pii"]
+
+
+CASES = {
+    "truncated gzip in .txt and .csv.gz": Case(_truncated_gzip, 0, check=_check_truncated_gzip),
+    "csv field over 131072 characters": Case(_long_csv_field, 0, check=_check_long_csv_field),
+    "unreadable file": Case(_unreadable_file, 2, "error: cannot read {tmp}/in/secret.jsonl (Permission denied)",
+                            _nothing_created, unprivileged=True),
+    "unreadable sub-folder": Case(_unreadable_folder, 2, "error: cannot read {tmp}/in/locked (Permission denied)",
+                                  _nothing_created, unprivileged=True),
+    "symlink loop to a folder": Case(_symlink_loop, 0, check=_check_symlink_loop),
+    "symlink loop as a file": Case(_self_link, 2, "error: cannot read {tmp}/in/self.jsonl (symlink loop)"),
+    "folder with no supported file": Case(_no_supported_file, 2,
+                                          "error: {tmp}/in: no .txt, .jsonl[.gz] or .csv[.gz] file found "
+                                          "(1 other file(s) ignored); point at the data files"),
+    "only empty .jsonl and .txt": Case(_only_empty_files, 2,
+                                       "error: no records in {tmp}/in: every input file is empty ("),
+    "empty .jsonl and .txt beside data": Case(_empty_files_beside_data, 0, check=_check_empty_files),
+    "utf-16-le with BOM": Case(_wide("utf-16-le", b"\xff\xfe"), 0, check=_check_wide),
+    "utf-16-be with BOM": Case(_wide("utf-16-be", b"\xfe\xff"), 0, check=_check_wide),
+    "utf-32-le with BOM": Case(_wide("utf-32-le", b"\xff\xfe\x00\x00"), 0, check=_check_wide),
+    "openai message shapes": Case(_openai_shapes, 0, check=_check_openai_shapes),
+    "--out equal to the input": Case(_out_is_input, 2, "error: --out {tmp}/in is inside the input {tmp}/in: a later "
+                                     "run would read its own outputs; put --out outside every input folder",
+                                     _input_untouched),
+    "--out inside the input": Case(_out_inside_input, 2, "error: --out {tmp}/in/run is inside the input {tmp}/in",
+                                   _input_untouched),
+    "user file named like an output": Case(_user_file_in_out, 2, "error: {tmp}/out/train.chatml.jsonl was not "
+                                           "written by curatekit (or was changed since); move it away, choose "
+                                           "another --out, or pass --force to overwrite", _check_user_file_kept),
+    "flows run without --out": Case(_flows_without_out, 2, "error: run curate: --out is required (the run "
+                                    "directory; e.g. --out out/sample", module="flows"),
+}
+
+
+@pytest.mark.parametrize("situation", list(CASES))
+def test_each_situation_ends_as_reject_rows_or_one_error_line_never_a_traceback(situation, open_tmp):
+    case = CASES[situation]
+    r = cli(*case.build(open_tmp), module=case.module, preexec_fn=unprivileged() if case.unprivileged else None)
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert r.returncode == case.code, r.stderr[-3000:]
+    if case.code:
+        assert one_error_line(r).startswith(case.line.format(tmp=open_tmp))
+    else:
+        conserved(open_tmp / "out")
+    if case.check:
+        case.check(open_tmp, r)
 
 
 # --------------------------------------------------------------------------- the run directory
@@ -274,18 +377,6 @@ def test_a_full_disk_is_one_line_leaves_no_temp_file_and_the_run_resumes(tmp_pat
     assert again.returncode == 0 and "decontam: reused" in again.stderr, again.stderr[-3000:]
     for name in ("train.chatml.jsonl", "val.chatml.jsonl", "test.chatml.jsonl", "rejects.jsonl", "manifest.json"):
         assert (out / name).read_bytes() == (ref / name).read_bytes(), name
-
-
-def test_out_inside_an_input_folder_is_refused(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    write_chats(src / "a.jsonl", 2)
-    for out in (src, src / "run"):
-        r = cli("run", src, "--out", out, *FAST)
-        assert r.returncode == 2
-        assert one_error_line(r) == (f"error: --out {out} is inside the input {src}: a later run would read its own "
-                                     "outputs; put --out outside every input folder")
-    assert sorted(p.name for p in src.iterdir()) == ["a.jsonl"]
 
 
 def test_files_curatekit_did_not_write_are_not_overwritten_without_force(tmp_path):
@@ -358,8 +449,11 @@ def test_kill_9_at_every_step_boundary_and_during_export_then_rerun_gives_identi
         _wait_for(p, out, step)
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
-        if step == "export":  # killed with the new set complete in staging: the old set is untouched
+        if step == "export":  # killed with the new set complete in staging: the earlier run's set is untouched
             assert (out / ".staging" / "manifest.json").exists()
+            for name in names:
+                if name != ".lock":
+                    assert (out / name).read_bytes() == (ref / name).read_bytes(), name
         kept_frames = list((out / ".steps").glob("*/kept.parquet"))
         assert len(kept_frames) == 1, (step, kept_frames)  # only the newest frame a resume needs
         r = cli("run", "data/sample", "--out", out, *FAST)
@@ -402,11 +496,3 @@ def test_keep_intermediates_keeps_every_frame_and_says_so(tmp_path):
     assert r.returncode == 0
     assert f"note: intermediates kept in {out / '.steps'} (--keep-intermediates)" in r.stderr
     assert len(list((out / ".steps").glob("*/kept.parquet"))) == 8
-
-
-def test_flows_run_without_out_is_refused_with_a_free_suggestion(tmp_path):
-    r = cli("run", "curate", "data/sample", "--no-pii", module="flows")
-    assert r.returncode == 2
-    line = one_error_line(r)
-    assert line.startswith("error: run curate: --out is required (the run directory; e.g. --out out/sample")
-    assert "which does not exist yet" in line
