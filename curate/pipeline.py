@@ -109,7 +109,7 @@ class StepCache:
                 from curate.rundir import as_os_error
 
                 err = as_os_error(e, tmp)
-                if err is None:
+                if err is None or err is e:
                     raise
                 raise err from e
             tmp.replace(d / fname)
