@@ -130,7 +130,10 @@ def _walk(root: Path, suffixes: tuple[str, ...], notes: list[str], unreadable: l
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in visited:
-            notes.append(f"{dirpath}: symlink loop (back to {real}), not followed")
+            parent = os.path.realpath(os.path.dirname(dirpath))
+            loop = parent == real or parent.startswith(real.rstrip(os.sep) + os.sep)
+            notes.append(f"{dirpath}: symlink loop (back to {real}), not followed" if loop else
+                         f"{dirpath}: symlink to {real}, a folder already read; not read twice")
             dirnames[:] = []
             continue
         visited.add(real)
@@ -140,12 +143,7 @@ def _walk(root: Path, suffixes: tuple[str, ...], notes: list[str], unreadable: l
             if any(name.endswith(s) for s in suffixes):
                 found.append(f)
             elif f.is_symlink() and not f.exists():
-                try:
-                    f.stat()
-                    notes.append(f"{f}: ignored (not .txt, .jsonl[.gz] or .csv)")
-                except OSError as e:
-                    notes.append(f"{f}: {'symlink loop' if 'loop' in (e.strerror or '') else 'broken symlink'}, "
-                                 "ignored")
+                notes.append(f"{f}: broken symlink or symlink loop, ignored")
             elif not name.startswith("."):
                 notes.append(f"{f}: ignored (not .txt, .jsonl[.gz] or .csv)")
                 ignored += 1

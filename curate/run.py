@@ -167,7 +167,7 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
         drop_raw_intermediates(cache, p.steps)
         result.notes.append("intermediates: removed (only the last step's frame is kept, for re-runs)")
     per_file = results[0].extra.get("records_per_file", {})
-    result.notes += [n for n in p.notes if "symlink" in n or "same file" in n]
+    result.notes += [n for n in p.notes if "symlink" in n or "same file" in n or "already read" in n]
     result.notes += [f"{f}: no records (empty file)" for f, n in per_file.items() if not n]
     return result
 
