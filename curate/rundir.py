@@ -219,15 +219,16 @@ def as_os_error(e: BaseException, path: Path | str | None = None) -> OSError | N
 def describe_os_error(e: OSError, out: Path | None) -> str:
     """One line: what failed, where, and what to do."""
     where = e.filename or (str(out) if out else "?")
+    again = "re-run the same command" + (": finished steps are reused" if out is not None else "")
     if e.errno in NO_SPACE:
         target = out if out is not None else Path(where).parent
-        free = shutil.disk_usage(target if Path(target).exists() else ".").free if target else 0
+        free = shutil.disk_usage(target if Path(target).exists() else ".").free
         need = _size_hint(out)
         return (f"no space left writing {where} ({e.strerror}; {free / 1e6:.0f} MB free on that disk); free at least "
-                f"{need} there (df -h {target}) and re-run the same command: finished steps are reused")
+                f"{need} there (df -h {target}) and {again}")
     if isinstance(e, PermissionError):
-        return f"{where}: permission denied; make it writable (chmod u+w) or choose another --out"
-    return f"{where}: {e.strerror or e}; fix it and re-run the same command: finished steps are reused"
+        return f"{where}: permission denied; fix its permissions (chmod) or choose another path"
+    return f"{where}: {e.strerror or e}; fix it and {again}"
 
 
 def _size_hint(out: Path | None) -> str:

@@ -268,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as e:  # disk full, permissions: one line naming the path; stored answers stay cached
+        from curate.rundir import describe_os_error
+        from schemas.secrets import redact
+
+        print(f"error: {redact(describe_os_error(e, None))}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":  # pragma: no cover

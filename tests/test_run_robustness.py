@@ -366,7 +366,8 @@ def test_a_full_disk_is_one_line_leaves_no_temp_file_and_the_run_resumes(tmp_pat
 
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    r = cli("run", "data/sample", "--out", out, *FAST, preexec_fn=small_files)
+    # (no .pyc writing: a size limit would truncate one and break later imports)
+    r = cli("run", "data/sample", "--out", out, *FAST, preexec_fn=small_files, env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert r.returncode == 4
     line = one_error_line(r)
     assert line.startswith(f"error: no space left writing {out}/.staging/train.chatml.jsonl (File too large;")
