@@ -148,6 +148,11 @@ def print_summary(title: str, manifest: dict[str, Any], out_label: str = "output
         errs = ", ".join(f"{k} {v}" for k, v in led["errors"].items()) or "none"
         console.print(f"cache hits {led['cache_hits']} (saved {led['cache_saved_cost']:.6f}) · retries "
                       f"{led['retries']} · failed requests {led['failures']} · errors: {errs}")
+        if led.get("unread_answers"):
+            kinds = ", ".join(f"{k} {v}" for k, v in led["unread_answers"].items())
+            console.print(f"answers the endpoint may have billed but that arrived unreadable ({kinds}): booked at an "
+                          f"estimate of {led['unread_tokens_estimated']} tokens, cost "
+                          f"{led['unread_cost_estimated']:.6f} (in the total above)")
         if led["stopped_by_budget"]:
             console.print(f"[bold yellow]budget {led['budget']} reached[/]: finished work is kept; re-run with a "
                           "higher --budget to finish (stored answers are not paid again)")
