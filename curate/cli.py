@@ -54,3 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as e:  # disk full, permissions: one line naming the path (run has its own, richer one)
+        from curate.rundir import describe_os_error
+
+        print(f"error: {describe_os_error(e, None)}", file=sys.stderr)
+        return 4

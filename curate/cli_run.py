@@ -31,6 +31,10 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
     p.add_argument("--system-prompt", metavar="TEXT|@FILE",
                    help="system turn for every exported record: replaces an existing one (see export.system_prompt)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite files in --out that curatekit did not write (default: refuse)")
+    p.add_argument("--keep-intermediates", action="store_true",
+                   help="keep every step's frame in OUT/.steps (they may hold unscrubbed text)")
     p.add_argument("--set", action="append", default=[], metavar="STEP.FIELD=VALUE",
                    help="override one config value, e.g. --set near_dedup.threshold=0.7")
     p.set_defaults(func=run_cli)
@@ -89,9 +93,19 @@ def run_cli(args: argparse.Namespace) -> int:
         last["t"] = now
 
     try:
-        result = run(args.inputs, args.out, cfg, on_step)
+        result = run(args.inputs, args.out, cfg, on_step, force=args.force,
+                     keep_intermediates=args.keep_intermediates)
     except IngestError as e:
         raise UserError(e.detail, 2)
+    except Exception as e:  # disk full and other OS errors: one line naming the path and the fix
+        from pathlib import Path
+
+        from curate.rundir import as_os_error, describe_os_error
+
+        err = as_os_error(e)
+        if err is None:
+            raise
+        raise UserError(describe_os_error(err, Path(args.out)), 4) from None
     m = result.manifest
     removed = m.retention.get("removed_share_by_step", {})
     rows = [(r.step, r.n_in, r.n_kept, r.n_rejected, f"{removed[r.step]:.1%}" if r.step in removed else "",
@@ -113,6 +127,9 @@ def run_cli(args: argparse.Namespace) -> int:
                           f"{time.perf_counter() - t0:.1f}s"))
     for w in m.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     for line in m.failures:
         print(f"{args.out}: {line} (outputs marked failed in manifest.json; train refuses them)", file=sys.stderr)
     return 0 if m.status == "ok" else 1
+

@@ -6,10 +6,15 @@ is skipped silently. Records keep their source file and line.
 from __future__ import annotations
 
 import csv
+import errno
+import gzip
 import hashlib
 import io
+import os
 import re
+import stat
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +25,7 @@ from curate.frame import empty_frame, records_to_frame
 from curate.metadata import FIELDS, carry_fields
 from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
 from schemas.convert import to_record
-from schemas.jsonl import open_binary
+from schemas.jsonl import READ_ERRORS, open_binary, read_error_message
 from schemas.messages import Message, turn_order_problem
 from schemas.record import Record
 from schemas.validate import validate_file
@@ -32,6 +37,9 @@ TS = r"(?:\[\s*\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?\s*\]\s*|\d{1,2}:\d{2}(
 SPEAKER_LINE = re.compile(rf"^\s*{TS}?(?P<label>[A-Za-z][A-Za-z.'_-]*(?: [A-Za-z][A-Za-z.'_-]*)?)\s*:(?:\s+(?P<text>.*))?$")
 HEADER_LINE = re.compile(r"^\s*#\s*(?P<body>.*)$")
 HEADER_KEY = re.compile(r"(?<!\S)([A-Za-z_][\w-]*)\s*(?:=|:(?!//))\s*")  # `key:` / `key=`, not `http://`
+
+
+EMPTY_NOTE = "no records (the file is empty or holds only blank lines)"
 
 
 class IngestError(Exception):
@@ -53,26 +61,94 @@ class Ingested:
 
 
 def discover(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Expand directories into input files (sorted); return files and notes on ignored ones."""
+    """Expand directories into input files (sorted); return files and notes on ignored ones.
+
+    Symlinked folders are followed, each real folder once (a loop is named, not followed).
+    An unreadable file or folder is an error: its records would be lost without a trace.
+    """
     files: list[Path] = []
     notes: list[str] = []
+    unreadable: list[str] = []
     suffixes = TEXT_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES
+    seen_files: set[tuple[int, int]] = set()
+
+    def add(f: Path) -> None:
+        try:
+            st = f.stat()
+            if not stat.S_ISREG(st.st_mode):
+                unreadable.append(f"{f} (not a regular file)")
+                return
+            with open(f, "rb"):
+                pass
+        except OSError as e:
+            why = e.strerror or type(e).__name__
+            if f.is_symlink() and e.errno in (errno.ENOENT, errno.ELOOP):
+                why = "symlink loop" if e.errno == errno.ELOOP else "broken symlink"
+            unreadable.append(f"{f} ({why})")
+            return
+        if (st.st_dev, st.st_ino) in seen_files:
+            notes.append(f"{f}: same file as one already read (through a symlink); read once")
+            return
+        seen_files.add((st.st_dev, st.st_ino))
+        files.append(f)
+
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            for f in sorted(x for x in p.rglob("*") if x.is_file()):
-                if any(f.name.endswith(s) for s in suffixes):
-                    files.append(f)
-                elif not f.name.startswith("."):
-                    notes.append(f"{f}: ignored (not .txt, .jsonl[.gz] or .csv)")
-        elif p.is_file():
+            found = len(files)
+            candidates, ignored = _walk(p, suffixes, notes, unreadable)
+            for f in sorted(candidates):
+                add(f)
+            if len(files) == found and not unreadable:
+                what = f" ({ignored} other file(s) ignored)" if ignored else " (the folder is empty)"
+                raise IngestError("ingest.no_input_files",
+                                  f"{p}: no .txt, .jsonl[.gz] or .csv[.gz] file found{what}; point at the data files")
+        elif os.path.lexists(p):
             if not any(p.name.endswith(s) for s in suffixes):
                 raise IngestError("ingest.unknown_file_type",
                                   f"{p}: unknown input type; use .txt transcripts, .jsonl[.gz] or .csv")
-            files.append(p)
+            add(p)
         else:
             raise IngestError("ingest.missing", f"{p}: no such file or directory")
+    if unreadable:
+        more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+        raise IngestError("ingest.unreadable",
+                          f"cannot read {unreadable[0]}{more}; make it readable (chmod -R u+rX) or leave it "
+                          "out of the inputs, so no records are lost silently")
     return files, notes
+
+
+def _walk(root: Path, suffixes: tuple[str, ...], notes: list[str], unreadable: list[str]) -> tuple[list[Path], int]:
+    """Walk ``root`` following symlinks, each real folder once; return the input files and how many
+    other files were ignored."""
+    ignored = 0
+    found: list[Path] = []
+    visited: set[str] = set()
+
+    def on_error(e: OSError) -> None:
+        unreadable.append(f"{e.filename} ({e.strerror or type(e).__name__})")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            parent = os.path.realpath(os.path.dirname(dirpath))
+            loop = parent == real or parent.startswith(real.rstrip(os.sep) + os.sep)
+            notes.append(f"{dirpath}: symlink loop (back to {real}), not followed" if loop else
+                         f"{dirpath}: symlink to {real}, a folder already read; not read twice")
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            f = Path(dirpath) / name
+            if any(name.endswith(s) for s in suffixes):
+                found.append(f)
+            elif f.is_symlink() and not f.exists():
+                notes.append(f"{f}: broken symlink or symlink loop, ignored")
+            elif not name.startswith("."):
+                notes.append(f"{f}: ignored (not .txt, .jsonl[.gz] or .csv)")
+                ignored += 1
+    return found, ignored
 
 
 def file_sha256(path: Path) -> str:
@@ -146,15 +222,38 @@ def _parse_header(body: str) -> dict[str, str]:
     return out
 
 
+def _read_text(path: Path, ing: Ingested) -> str | None:
+    """The whole file as text (gzip and UTF-16/32 with a BOM handled), or None after one reject row
+    naming the byte where reading failed."""
+    source = str(path)
+    chunks: list[bytes] = []
+    try:
+        with open_binary(path) as f:
+            while chunk := f.read(1 << 16):
+                chunks.append(chunk)
+    except READ_ERRORS as e:
+        reason = "ingest.truncated_gzip" if isinstance(e, (EOFError, gzip.BadGzipFile)) else "ingest.unreadable"
+        where = (f"byte {path.stat().st_size} (end of file)" if reason == "ingest.truncated_gzip" else "") + \
+            (f", after {sum(map(len, chunks))} bytes of text" if chunks else "")
+        where = f"{where.lstrip(', ')}: " if where else ""
+        ing.reject(f"{source}:0", reason, where + read_error_message(e), source, None)
+        return None
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        hint = ("NUL bytes: looks like UTF-16/32 without a byte-order mark; iconv -f utf-16le -t utf-8"
+                if data[:200].count(b"\x00") * 4 > len(data[:200]) else "re-encode the file, e.g. iconv -f latin1 -t utf-8")
+        ing.reject(f"{source}:0", "ingest.not_utf8", f"byte {e.start}: not UTF-8; {hint}", source, None)
+        return None
+
+
 def ingest_text(path: Path, cfg: IngestConfig, ing: Ingested) -> None:
     """Plain-text transcripts: `Speaker: text` lines, optional [hh:mm] stamps, continuation
     lines, `# key: value` headers, several conversations split by delimiter lines."""
     source = str(path)
-    try:
-        text = open_binary(path).read().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        ing.reject(f"{source}:0", "ingest.not_utf8", f"byte {e.start}: not UTF-8; re-encode the file (iconv)",
-                   source, None)
+    text = _read_text(path, ing)
+    if text is None:
         return
     delim = re.compile(cfg.delimiter)
     not_labels = {x.lower() for x in cfg.not_speaker_labels}
@@ -231,14 +330,18 @@ def ingest_csv(path: Path, cfg: IngestConfig, ing: Ingested) -> None:
     """CSV with one row per turn; conversations are grouped by id and ordered by turn index."""
     source = str(path)
     cols = cfg.csv_columns
-    try:
-        text = open_binary(path).read().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        ing.reject(f"{source}:0", "ingest.not_utf8", f"byte {e.start}: not UTF-8; re-encode the file", source, None)
+    text = _read_text(path, ing)
+    if text is None:
         return
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        with _csv_field_limit(cfg):
+            fieldnames = reader.fieldnames or []
+    except csv.Error as e:
+        ing.reject(f"{source}:1", "ingest.csv_bad_row", f"line 1 (header): {e}", source, 1)
+        return
     missing = [c for c in (cols["conversation"], cols["turn"], cols["speaker"], cols["text"])
-               if c not in (reader.fieldnames or [])]
+               if c not in fieldnames]
     if missing:
         ing.reject(f"{source}:1", "ingest.csv_missing_column",
                    f"missing column(s) {', '.join(missing)}; set ingest.csv_columns", source, 1)
@@ -246,7 +349,10 @@ def ingest_csv(path: Path, cfg: IngestConfig, ing: Ingested) -> None:
     meta_cols = [c for c in reader.fieldnames or [] if c not in cols.values()]
     convs: dict[str, list[tuple[int, dict]]] = {}
     line = 1
-    for row in reader:
+    for row in _csv_rows(reader, ing, source, cfg):
+        if row is None:  # a row the csv module could not parse, already a reject
+            line = reader.line_num
+            continue
         row_line = line + 1
         line = reader.line_num
         cid = (row.get(cols["conversation"]) or "").strip()
@@ -304,16 +410,48 @@ def _csv_fields(rows: list[tuple[int, dict]], meta_cols: list[str]) -> dict[str,
     return fields
 
 
+def _csv_rows(reader: csv.DictReader, ing: Ingested, source: str, cfg: IngestConfig):
+    """Rows of ``reader``; a row the csv module refuses becomes a reject row and reading goes on."""
+    with _csv_field_limit(cfg):
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                fix = "raise ingest.max_record_mb" if "field larger" in str(e) else "fix the quoting on that line"
+                ing.reject(f"{source}:{start}", "ingest.csv_bad_row", f"line {start}: {e}; {fix}", source, start)
+                row = None
+            yield row
+
+
+@contextmanager
+def _csv_field_limit(cfg: IngestConfig):
+    """Allow fields up to the record size limit (a long transcript in one cell is normal; csv's default is 128 KiB)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, int(cfg.max_record_mb * 1e6)))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(limit)
+
+
 def ingest(files: list[Path], cfg: IngestConfig) -> Ingested:
     ing = Ingested()
     for path in files:
         name = path.name
+        before = len(ing.records) + len(ing.rejects)
         if name.endswith(TEXT_SUFFIXES):
             ingest_text(path, cfg, ing)
         elif name.endswith(CSV_SUFFIXES):
             ingest_csv(path, cfg, ing)
         else:
             ingest_jsonl(path, cfg, ing)
+        found = len(ing.records) + len(ing.rejects) - before
+        ing.stats[str(path)] = found
+        if not found:
+            ing.notes.append(f"{path}: {EMPTY_NOTE}")
     for rec in ing.records:
         carry_fields(rec.meta, cfg.meta_rename)
     _make_ids_unique(ing)
@@ -338,6 +476,7 @@ def ingest_step(files: list[Path], cfg: IngestConfig) -> tuple[StepResult, list[
     rejects = pl.DataFrame(ing.rejects, schema=REJECT_SCHEMA) if ing.rejects else pl.DataFrame(schema=REJECT_SCHEMA)
     reasons = Counter(r["reason"] for r in ing.rejects)
     n = len(ing.records) + len(ing.rejects)
-    stats = {"files": len(files)}
+    stats = {"files": len(files), "empty_files": sum(1 for v in ing.stats.values() if not v)}
     report = StepReport("ingest", n, len(ing.records), len(ing.rejects), reasons, stats)
-    return checked(StepResult(kept, rejects, report, {"notes": ing.notes}), n), ing.notes
+    extra = {"notes": ing.notes, "records_per_file": dict(ing.stats)}
+    return checked(StepResult(kept, rejects, report, extra), n), ing.notes

@@ -27,7 +27,9 @@ def normalize(frame: pl.DataFrame, cfg: NormalizeConfig) -> StepResult:
     df = frame.with_row_index("_r")
     ex = df.select("_r", "messages").explode("messages").unnest("messages")
     ex = ex.with_columns(normalize_text(pl.col("content"), cfg).alias("content"))
-    empty = ex.group_by("_r").agg((pl.col("content").str.len_chars() == 0).sum().alias("_empty"))
+    # A turn that only calls tools has no text by design.
+    empty = ex.group_by("_r").agg(((pl.col("content").str.len_chars() == 0) & pl.col("tool_calls").is_null())
+                                  .sum().alias("_empty"))
     back = ex.group_by("_r", maintain_order=True).agg(
         pl.struct("role", "content", "name", "tool_call_id", "tool_calls").alias("messages"))
     changed = df.select("_r", pl.col("messages").alias("_old"))

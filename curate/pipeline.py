@@ -67,6 +67,7 @@ class RunResult:
     reports: list[StepReport]
     reused: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _cfg_json(cfg: Any) -> str:
@@ -101,7 +102,16 @@ class StepCache:
         (d / "report.json").unlink(missing_ok=True)  # not finished until the marker is rewritten
         for fname, frame in (("kept.parquet", result.kept), ("rejects.parquet", result.rejects)):
             tmp = d / f".{fname}.tmp"
-            frame.write_parquet(tmp)
+            try:
+                frame.write_parquet(tmp)
+            except Exception as e:  # disk full arrives as a polars error: remove the partial file
+                tmp.unlink(missing_ok=True)
+                from curate.rundir import as_os_error
+
+                err = as_os_error(e, tmp)
+                if err is None or err is e:
+                    raise
+                raise err from e
             tmp.replace(d / fname)
         marker = {"key": key, "report": result.report.to_dict(), "extra": extra or {}}
         write_bytes_atomic(d / "report.json", json.dumps(marker, sort_keys=True).encode())
@@ -117,8 +127,11 @@ class StepCache:
 
 
 def run_steps(steps: list[Step], root_key: str, first_input: Callable[[], pl.DataFrame], cache: StepCache,
-              on_step: Callable[[str, str], None] | None = None) -> tuple[pl.DataFrame, list[StepResult], list[str], dict]:
-    """Run steps in order, reusing every finished step whose key matches."""
+              on_step: Callable[[str, str], None] | None = None,
+              keep_intermediates: bool = False) -> tuple[pl.DataFrame, list[StepResult], list[str], dict]:
+    """Run steps in order, reusing every finished step whose key matches. Unless asked to keep
+    intermediates, a step's kept frame is deleted once the next one is saved (resuming needs only
+    the newest, and earlier ones may hold unscrubbed text)."""
     keys, k = [], root_key
     for s in steps:
         k = _h(k, s.name, _cfg_json(s.config), tool_version())
@@ -155,6 +168,8 @@ def run_steps(steps: list[Step], root_key: str, first_input: Callable[[], pl.Dat
         result = checked(result, result.report.n_in if s.adds_records else frame.height)
         timings[s.name] = time.perf_counter() - t0
         cache.save(i, s.name, keys[i], result, result.extra)
+        if not keep_intermediates and i > 0:
+            (cache.dir(i - 1, steps[i - 1].name) / "kept.parquet").unlink(missing_ok=True)
         _fault_pause(s.name)
         results.append(result)
         frame = result.kept
@@ -169,11 +184,16 @@ def _fault_pause(step: str) -> None:
         time.sleep(float(os.environ.get("CURATEKIT_PAUSE_SECONDS", "60")))
 
 
-def drop_raw_intermediates(cache: StepCache, steps: list[Step]) -> None:
-    """Delete kept frames of finished steps except the last: they may hold unscrubbed PII,
-    and resuming needs only the newest one."""
-    for i, s in enumerate(steps[:-1]):
-        (cache.dir(i, s.name) / "kept.parquet").unlink(missing_ok=True)
+def drop_raw_intermediates(cache: StepCache, steps: list[Step]) -> list[str]:
+    """Delete kept frames of every step except the last (also those of steps another config ran):
+    they may hold unscrubbed PII, and resuming needs only the newest one. Returns what was removed."""
+    last = cache.dir(len(steps) - 1, steps[-1].name) / "kept.parquet"
+    removed = []
+    for f in sorted(cache.root.glob("*/kept.parquet")) if cache.root.is_dir() else []:
+        if f != last:
+            f.unlink(missing_ok=True)
+            removed.append(str(f))
+    return removed
 
 
 def input_entries(files: list[Path]) -> list[FileEntry]:

@@ -368,8 +368,12 @@ _HASH_MULT = 0x100000001B3  # FNV-1 64-bit prime: combines word hashes into n-gr
 
 
 def _assistant_turns(frame: pl.DataFrame) -> pl.Expr:
-    """Assistant turn contents per record, with ``chosen`` appended as the last turn when set."""
-    turns = contents("assistant")
+    """Assistant turn contents per record, with ``chosen`` appended as the last turn when set.
+    A turn that only calls tools (no text) is not judged as prose."""
+    m = _el.struct
+    turns = pl.col("messages").list.eval(_el.filter(
+        (m.field("role") == "assistant") & ~((m.field("content") == "") & m.field("tool_calls").is_not_null())
+    ).struct.field("content"))
     if "chosen" in frame.columns:
         turns = (pl.when(pl.col("chosen").is_not_null())
                  .then(pl.concat_list(turns, pl.col("chosen")))

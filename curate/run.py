@@ -15,12 +15,12 @@ from curate.dedup import exact_dedup, minhash_params, near_dedup
 from curate.export import export, input_root
 from curate.handoff import write_handoff
 from curate.frame import empty_frame, full_text
-from curate.ingest import discover, ingest_step
+from curate.ingest import IngestError, discover, ingest_step
 from curate.mix import mix_general
 from curate.normalize import normalize
 from curate.select import select_pii, select_records
-from curate.pipeline import (RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
-                             run_steps, tool_version)
+from curate.pipeline import (RunResult, Step, StepCache, _fault_pause, _h, _versions, drop_raw_intermediates,
+                             input_entries, run_steps, tool_version)
 from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry, Manifest, StepCounts
@@ -92,13 +92,29 @@ class Plan:
 
 
 def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
-        on_step: Callable[[str, str], None] | None = None) -> RunResult:
-    """Run the whole pipeline into ``out_dir``, reusing finished steps."""
+        on_step: Callable[[str, str], None] | None = None, *, force: bool = False,
+        keep_intermediates: bool = False) -> RunResult:
+    """Run the whole pipeline into ``out_dir``, reusing finished steps.
+
+    The directory is locked for the run; files in it that curatekit did not write are never
+    overwritten unless ``force``; outputs are replaced as one set (see ``curate.rundir``).
+    """
+    from curate.rundir import RunLock, check_out_not_in_inputs, clean_stale, output_names, refuse_foreign
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    p = plan(inputs, cfg)
-    final, results, reused, timings = run_steps(p.steps, p.root_key, empty_frame, StepCache(out), on_step)
-    return finish(p, out, cfg, final, results, reused, timings)
+    check_out_not_in_inputs(out, [*inputs, *cfg.mix.files, *cfg.decontam.eval_files])
+    p = plan(inputs, cfg)  # bad inputs fail here, before anything is created
+    with RunLock(out):
+        refuse_foreign(out, output_names(list(cfg.export.formats)), force)
+        clean_stale(out)
+        final, results, reused, timings = run_steps(p.steps, p.root_key, empty_frame, StepCache(out), on_step,
+                                                    keep_intermediates)
+        if results[0].report.n_in == 0:
+            empty = ", ".join(results[0].extra.get("records_per_file", {}))
+            raise IngestError("ingest.no_records", f"no records in {', '.join(inputs)[:200]}: every input file is "
+                                                   f"empty ({empty[:300]}); nothing to curate")
+        return finish(p, out, cfg, final, results, reused, timings, force=force,
+                      keep_intermediates=keep_intermediates)
 
 
 def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
@@ -142,10 +158,41 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
 
 
 def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results: list, reused: list[str],
-           timings: dict[str, float]) -> RunResult:
-    """Export, write rejects, prove no leaks, write the corpus index, manifest and report."""
+           timings: dict[str, float], *, force: bool = False, keep_intermediates: bool = False) -> RunResult:
+    """Export, write rejects, prove no leaks, write the corpus index, manifest and report into a
+    staging folder, then swap them into ``out`` as one set."""
+    from curate.rundir import new_staging, swap_in
+
+    final_out, out = out, new_staging(out)
+    try:
+        result = _finish(p, out, cfg, final, results, reused, timings)
+        _fault_pause("export")
+        swap_in(out, final_out, force)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    result.out_dir = final_out
+    cache = StepCache(final_out)
+    if keep_intermediates:
+        result.notes.append(f"intermediates kept in {cache.root} (--keep-intermediates): they may hold "
+                            "unscrubbed text; delete the folder when done")
+    else:
+        drop_raw_intermediates(cache, p.steps)
+        result.notes.append("intermediates: removed (only the last step's frame is kept, for re-runs)")
+    per_file = results[0].extra.get("records_per_file", {})
+    result.notes += [n for n in p.notes if "symlink" in n or "same file" in n or "already read" in n]
+    result.notes += [f"{f}: no records (empty file)" for f, n in per_file.items() if not n]
+    return result
+
+
+def _finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results: list, reused: list[str],
+            timings: dict[str, float]) -> RunResult:
     steps, inputs_m, notes, eval_texts = p.steps, p.inputs, p.notes, p.eval_texts
-    cache = StepCache(out)
+    per_file = results[0].extra.get("records_per_file")
+    if per_file:
+        inputs_m = [e.model_copy(update={"records": per_file.get(e.path)}) for e in inputs_m]
     exp, outputs = export(final, out, list(cfg.export.formats), source_root=input_root([e.path for e in inputs_m]),
                           system=cfg.export.system_prompt, keep_meta=cfg.select.keep_meta)
     reports = [r.report for r in results] + [exp.report]
@@ -185,7 +232,6 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
 
     build_report(out, manifest, exp.kept, notes + results[0].extra.get("notes", []))
     write_bytes_atomic(out / "manifest.json", manifest.model_dump_json(indent=2).encode() + b"\n")
-    drop_raw_intermediates(cache, steps)
     return RunResult(out, manifest, reports, reused, timings)
 
 

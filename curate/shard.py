@@ -105,7 +105,10 @@ def merge_results(parts: list[StepResult], with_kept: bool = True) -> StepResult
     extra: dict = {}
     for p in parts:
         for k, v in p.extra.items():
-            extra[k] = extra.get(k, []) + list(v) if isinstance(v, list) else v
+            if isinstance(v, dict):  # per-file facts (records_per_file): one entry per shard's files
+                extra[k] = {**extra.get(k, {}), **v}
+            else:
+                extra[k] = extra.get(k, []) + list(v) if isinstance(v, list) else v
     if not with_kept:
         report.check()
         if rejects.height != report.n_rejected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 FLOWS = ("curate", "pipeline", "incremental", "synth", "preferences", "train")
@@ -74,6 +75,8 @@ def build_params(flow: str, args: argparse.Namespace) -> dict[str, Any]:
                 _set(data, at + name, getattr(args, name))
         if args.refresh:
             _set(data, at + "refresh", True)
+        if args.keep_intermediates:
+            _set(data, at + "keep_intermediates", True)
         for name in ("kind", "workers", "address"):
             v = getattr(args, f"runner_{name}")
             if v is not None:
@@ -145,6 +148,22 @@ def _print_curate(summary: dict[str, Any], title: str) -> None:
         print(f"warning: {w}", file=sys.stderr)
 
 
+def _require_out(flow: str, data: dict[str, Any]) -> None:
+    """A curation flow writes its run directory only where the user said: no silent default."""
+    if flow not in ("curate", "pipeline"):
+        return
+    node: Any = data
+    for k in [p for p in CURATE_AT[flow].split(".") if p]:
+        node = node.get(k) if isinstance(node, dict) else None
+    if isinstance(node, dict) and node.get("out"):
+        return
+    inputs = (node or {}).get("inputs") if isinstance(node, dict) else None
+    stem = Path(str((inputs or ["data/sample"])[0]).rstrip("/")).name.split(".")[0] or "run"
+    free = next(f"out/{stem}{'' if i == 0 else f'-{i + 1}'}" for i in range(1000)
+                if not Path(f"out/{stem}{'' if i == 0 else f'-{i + 1}'}").exists())
+    raise CliError(f"run {flow}: --out is required (the run directory; e.g. --out {free}, which does not exist yet)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import json
 
@@ -152,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     flow, model = _flow_and_model(args.flow)
     data = build_params(args.flow, args)
+    _require_out(args.flow, data)
     try:
         config = model.model_validate(data)
     except ValidationError as e:
@@ -215,6 +235,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shards", type=int, help="shards of the shard-parallel steps (default 4)")
     g.add_argument("--work-dir", help="task outputs (default .OUT.flow beside OUT)")
     g.add_argument("--refresh", action="store_true", help="recompute every task, ignoring cached results")
+    g.add_argument("--keep-intermediates", action="store_true",
+                   help="keep the work dir's unscrubbed frames after success (default: deleted)")
     g.add_argument("--runner", dest="runner_kind", choices=["local", "dask", "ray"],
                    help="task runner for mapped steps (default local threads)")
     g.add_argument("--workers", dest="runner_workers", type=int, help="threads / local cluster workers")

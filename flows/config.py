@@ -55,6 +55,9 @@ class CurateFlowConfig(Frozen):
     work_dir: str | None = Field(None, description="Task outputs (the flow's cache on disk); default "
                                                    "a .OUT.flow folder beside OUT. Holds unscrubbed intermediate frames.")
     refresh: bool = Field(False, description="Recompute every task, ignoring cached results.")
+    keep_intermediates: bool = Field(False, description="Keep the work dir's frames from before the PII step "
+                                                        "(they hold unscrubbed text; by default they are deleted "
+                                                        "after a successful run).")
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     def pipeline_config(self) -> PipelineConfig:

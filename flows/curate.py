@@ -82,11 +82,40 @@ def signature_fingerprint(cfg) -> str:
 
 
 def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str, Any]:
-    """Build and run the task graph of one curation run (called inside a flow)."""
+    """Build and run the task graph of one curation run (called inside a flow), holding the run
+    directory's lock; afterwards the work dir keeps no unscrubbed frame unless asked to."""
+    from curate.rundir import RunLock, check_out_not_in_inputs, clean_stale, output_names, refuse_foreign
+
+    cfg = config.pipeline_config()
+    out = Path(config.out)
+    check_out_not_in_inputs(out, [*config.inputs, *cfg.mix.files, *cfg.decontam.eval_files])
+    with RunLock(out):
+        refuse_foreign(out, output_names(list(cfg.export.formats)), False)
+        clean_stale(out)
+        return _run_curate(config, cfg, flow_label)
+
+
+def _drop_unscrubbed(work: Path, steps: list[str]) -> list[str]:
+    """Delete the work dir's outputs of every task before the PII step (their frames hold raw text),
+    and temp files a killed run left. Later steps' outputs (scrubbed) stay cached."""
+    import shutil
+
+    removed = [str(f) for f in work.rglob(".*.tmp")]
+    for f in removed:
+        Path(f).unlink(missing_ok=True)
+    if "pii" not in steps:
+        return removed
+    for name in ["ingest_file", *steps[:steps.index("pii")]]:
+        if (work / name).is_dir():
+            shutil.rmtree(work / name)
+            removed.append(str(work / name))
+    return removed
+
+
+def _run_curate(config: CurateFlowConfig, cfg, flow_label: str) -> dict[str, Any]:
     from curate.shard import is_shard_parallel
 
     log = get_run_logger()
-    cfg = config.pipeline_config()
     cfg_json = cfg.model_dump_json()
     work = str(config.work_path().resolve())
     Path(work).mkdir(parents=True, exist_ok=True)
@@ -138,6 +167,12 @@ def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str
     summary["tasks"] = states
     summary["cached_steps"] = reused
     summary["work_dir"] = work
+    if config.keep_intermediates:
+        summary["intermediates"] = f"kept in {work} (keep_intermediates): they may hold unscrubbed text"
+    else:
+        _drop_unscrubbed(Path(work), step_names)
+        summary["intermediates"] = ("removed: the work dir keeps no frame from before the PII step"
+                                    if "pii" in step_names else "kept in the work dir (PII scrubbing is off)")
     sections = [step_markdown(store.merge_reports([x.report for x in o]), "cached" if name in reused else "computed",
                               sum(x.seconds for x in o)) for name, o in zip(step_names, outs)]
     publish_run(flow_label, summary, sections)
@@ -175,12 +210,17 @@ def read_ledger(runs_dir: str | Path) -> dict[str, Any]:
 @task(name="find-new-files", retries=2, retry_delay_seconds=[1, 5])
 def find_new_files(landing: str, runs_dir: str) -> list[dict]:
     """Files in the landing folder whose (path, sha256) no earlier increment processed."""
-    from curate.ingest import discover, file_sha256
+    from curate.ingest import IngestError, discover, file_sha256
 
     if not Path(landing).is_dir():
         return []
     seen = read_ledger(runs_dir)["files"]
-    files, _ = discover([landing])
+    try:
+        files, _ = discover([landing])
+    except IngestError as e:
+        if e.reason != "ingest.no_input_files":
+            raise
+        return []  # nothing has landed yet
     out = []
     for f in files:
         h = file_sha256(f)

@@ -79,7 +79,10 @@ def to_record(fmt: Format, obj: dict, *, source: str = "", line: int | None = No
 
 
 def _msg(m: Message) -> dict[str, Any]:
-    return m.model_dump(exclude_none=True)
+    out = m.model_dump(exclude_none=True)
+    if m.tool_calls and not m.content:
+        out["content"] = None  # OpenAI's shape for a turn that only calls tools
+    return out
 
 
 def _sft_messages(rec: Record) -> list[Message]:

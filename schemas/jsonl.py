@@ -18,6 +18,10 @@ import orjson
 
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
+# Longest first: UTF-32-LE's BOM starts with UTF-16-LE's.
+WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+             (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError)
 DEFAULT_MAX_RECORD_BYTES = 8 * 1024 * 1024
 
 
@@ -40,15 +44,56 @@ class ReadStats:
     blank_lines: int = 0
     bom: bool = False
     gzip: bool = False
+    encoding: str = "utf-8"
 
 
-def open_binary(path: str | os.PathLike) -> io.BufferedIOBase:
-    """Open a file for binary reading, transparently un-gzipping by magic bytes."""
+class _Utf8Recoder(io.RawIOBase):
+    """A UTF-16/32 text stream re-encoded as UTF-8 bytes, read lazily (huge files stay streamed)."""
+
+    def __init__(self, raw: io.BufferedIOBase, encoding: str):
+        raw.read(4 if "32" in encoding else 2)  # the BOM
+        self._text = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        while not self._pending:
+            chunk = self._text.read(1 << 16)
+            if not chunk:
+                return 0
+            self._pending = chunk.encode("utf-8")
+        n = min(len(buf), len(self._pending))
+        buf[:n], self._pending = self._pending[:n], self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._text.close()
+        super().close()
+
+
+def wide_encoding(head: bytes) -> str | None:
+    """The UTF-16/32 encoding a byte-order mark at the start of ``head`` announces, or None."""
+    return next((enc for bom, enc in WIDE_BOMS if head.startswith(bom)), None)
+
+
+def open_binary(path: str | os.PathLike, stats: ReadStats | None = None) -> io.BufferedIOBase:
+    """Open a file for binary reading as UTF-8 bytes: gzip is un-gzipped by magic bytes and
+    UTF-16/32 with a byte-order mark is decoded (the BOM tells the encoding, so nothing is guessed)."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    if magic == GZIP_MAGIC:
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    f: io.BufferedIOBase = gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")  # type: ignore
+    try:
+        enc = wide_encoding(f.peek(4)[:4])  # type: ignore[attr-defined]
+    except READ_ERRORS:
+        enc = None  # a broken gzip header surfaces on the first read, where callers report it
+    if stats is not None:
+        stats.gzip = magic == GZIP_MAGIC
+        stats.encoding = enc or "utf-8"
+    if enc is None:
+        return f
+    return io.BufferedReader(_Utf8Recoder(f, enc), 1 << 16)  # type: ignore[return-value]
 
 
 def iter_jsonl(path: str | os.PathLike, stats: ReadStats | None = None,
@@ -59,15 +104,26 @@ def iter_jsonl(path: str | os.PathLike, stats: ReadStats | None = None,
     array yields a single file-level problem (line 0) and nothing else.
     """
     stats = stats if stats is not None else ReadStats()
-    f = open_binary(path)
-    stats.gzip = isinstance(f, gzip.GzipFile)
+    f = open_binary(path, stats)
     try:
         yield from _iter_lines(f, stats, max_record_bytes)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        yield 0, None, LineProblem(0, "unreadable", "file", f"cannot read ({type(e).__name__}: {e}); "
-                                   "check the file is complete and, if gzip, not truncated")
+    except READ_ERRORS as e:
+        yield 0, None, LineProblem(0, "unreadable", "file", read_error_message(e))
     finally:
         f.close()
+
+
+def read_error_message(e: BaseException) -> str:
+    """What went wrong reading a file, and how to fix it, without a traceback."""
+    if isinstance(e, UnicodeDecodeError):
+        return (f"not valid {e.encoding.upper()} at byte {e.start} of the decoded stream although its byte-order mark "
+                "says so; re-encode the file, e.g. iconv -f utf-16 -t utf-8")
+    if isinstance(e, (EOFError, gzip.BadGzipFile)):
+        return (f"gzip stream is damaged or cut off ({e or type(e).__name__}); the file is incomplete: "
+                "re-download or re-compress it (gzip -t FILE checks it)")
+    if isinstance(e, PermissionError):
+        return "permission denied; make it readable (chmod u+r) or leave it out"
+    return f"cannot read ({type(e).__name__}: {e.strerror if isinstance(e, OSError) and e.strerror else e})"
 
 
 def _iter_lines(f: io.BufferedIOBase, stats: ReadStats, max_bytes: int):
@@ -115,6 +171,10 @@ def _iter_lines(f: io.BufferedIOBase, stats: ReadStats, max_bytes: int):
 
 
 def _json_problem(lineno: int, body: bytes, complete: bool, e: Exception) -> LineProblem:
+    if body.count(b"\x00") * 4 > len(body):
+        return LineProblem(lineno, "not_utf8", "record",
+                           "NUL bytes: looks like UTF-16/32 without a byte-order mark; re-encode the file, "
+                           "e.g. iconv -f utf-16le -t utf-8")
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as u:
@@ -154,8 +214,10 @@ def _atomic_write(path: str | os.PathLike, write) -> None:
             os.fsync(out.fileno())
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # a failed write() names no file; the user needs to know which
         raise
 
 

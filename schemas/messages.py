@@ -16,14 +16,46 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     role: Role
-    content: NonEmptyText
+    content: str
     name: str | None = None
     tool_call_id: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_content(cls, data: Any) -> Any:
+        """Accept the OpenAI shapes: text parts (joined by newlines) and null content beside tool calls
+        (held as ""; written back as null). Other parts (images, audio) cannot be held: say so precisely."""
+        if not isinstance(data, dict):
+            return data
+        content = data.get("content")
+        if content is None and "content" in data:
+            if data.get("tool_calls"):
+                return {**data, "content": ""}
+            raise PydanticCustomError("blank_content", "content is null and the turn calls no tools")
+        if isinstance(content, list):
+            texts = []
+            for i, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif kind == "text":
+                    raise PydanticCustomError("unsupported_content", "content[{i}]: a text part needs a string 'text'",
+                                              {"i": i})
+                else:
+                    what = f"a '{kind}' part" if isinstance(kind, str) and len(kind) <= 24 else "a part without a type"
+                    raise PydanticCustomError(
+                        "unsupported_content",
+                        "content[{i}] is {what}; only text parts can be held: drop the part or the record",
+                        {"i": i, "what": what})
+            return {**data, "content": "\n".join(texts)}
+        return data
+
     @model_validator(mode="after")
     def _content_not_blank(self) -> "Message":
-        if self.content.isspace():
+        if self.tool_calls and not self.content:
+            return self  # an assistant turn that only calls tools
+        if not self.content or self.content.isspace():
             raise PydanticCustomError("blank_content", "content is only whitespace")
         return self
 

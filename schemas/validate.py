@@ -50,7 +50,8 @@ def classify_error(err: dict, fmt: str) -> LineProblem:
             return LineProblem(0, "unknown_role", fld, f"{got}; expected {allowed}")
         return LineProblem(0, "invalid_value", fld, f"expected {allowed}")
     if t in ("string_too_short", "blank_content"):
-        return LineProblem(0, "empty_content", fld, "empty or whitespace-only text")
+        return LineProblem(0, "empty_content", fld, err["msg"] if t == "blank_content" and "null" in err["msg"]
+                           else "empty or whitespace-only text")
     if t == "too_short":
         return LineProblem(0, "empty_list", fld, "list is empty")
     if t == "too_long":
@@ -58,7 +59,7 @@ def classify_error(err: dict, fmt: str) -> LineProblem:
     if t.endswith("_type") or t in ("model_attributes_type", "dict_type", "list_type"):
         got = type(err.get("input")).__name__
         return LineProblem(0, "wrong_type", fld, f"{err['msg'].lower()} (got {got})")
-    if t in ("turn_order", "no_assistant", "chosen_equals_rejected", "wrong_role"):
+    if t in ("turn_order", "no_assistant", "chosen_equals_rejected", "wrong_role", "unsupported_content"):
         return LineProblem(0, t, fld, err["msg"])
     return LineProblem(0, "invalid_value", fld, err["msg"])
 

@@ -93,6 +93,20 @@ def _client_log(args: argparse.Namespace):
     return _stderr if args.verbose else None
 
 
+def _nothing_succeeded(manifest: dict[str, Any]) -> int:
+    """Exit non-zero, with the reason, when items were asked for and not one request got an answer."""
+    c, led = manifest["counts"], manifest.get("ledger") or {}
+    if not c["n_in"] or c["n_out"] or led.get("requests", 0) or led.get("cache_hits", 0):
+        return 0
+    errs = ", ".join(f"{k} x{v}" for k, v in (led.get("errors") or {}).items())
+    where = (manifest.get("endpoint") or {}).get("base_url") or "the endpoint"
+    why = (f"budget {led.get('budget')} reached before the first answer" if led.get("stopped_by_budget")
+           else f"errors: {errs}" if errs else "no request was answered")
+    print(f"error: nothing succeeded: none of {c['n_in']} items got an answer from {where} ({why}); "
+          "check --base-url, --model and that the server is up", file=sys.stderr)
+    return 1
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from synth.generate import run_generate
     from synth.report import print_summary
@@ -115,7 +129,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                             argv=sys.argv[1:] if args.argv is None else args.argv,
                             client_log=_client_log(args))
     print_summary("synth generate", manifest, "examples")
-    return 0
+    return _nothing_succeeded(manifest)
 
 
 def cmd_prefs(args: argparse.Namespace) -> int:
@@ -133,7 +147,7 @@ def cmd_prefs(args: argparse.Namespace) -> int:
     manifest = run_prefs(args.prompts, args.out, cfg, kto_out=args.kto_out, progress=args.progress, log=_stderr,
                          argv=sys.argv[1:] if args.argv is None else args.argv, client_log=_client_log(args))
     print_summary("synth prefs", manifest, "pairs")
-    return 0
+    return _nothing_succeeded(manifest)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -248,13 +262,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (SynthUserError, SynthConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        from schemas.secrets import redact
+
+        print(f"error: {redact(str(e))}", file=sys.stderr)
         return getattr(e, "code", 2) if isinstance(e, SynthUserError) else 2
     except KeyboardInterrupt:
         print("interrupted (answers received so far are cached; re-run to continue)", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as e:  # disk full, permissions: one line naming the path; stored answers stay cached
+        from curate.rundir import describe_os_error
+        from schemas.secrets import redact
+
+        print(f"error: {redact(describe_os_error(e, None))}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -67,9 +67,9 @@ class Redactor:
         self.secrets = sorted({s for s in (secrets or []) if s and len(s) >= 4}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "***")
-        return text
+        from schemas.secrets import redact
+
+        return redact(text, self.secrets)  # the key, plus credentials in URLs, headers and env
 
 
 def public_url(url: str) -> str:
@@ -359,14 +359,22 @@ class LLMClient:
                         retry_after = parse_retry_after(e.response.headers)
                     except openai.APITimeoutError:
                         kind = "timeout"
-                    except (openai.APIConnectionError, self._httpx.TransportError):
+                        self._book_unread(kind, model_name, est_prompt, max_out)
+                    except (openai.APIConnectionError, self._httpx.TransportError) as e:
                         kind = "connection"
+                        if _cut_off_answer(e):
+                            self._book_unread("cut_off", model_name, est_prompt, max_out)
                     except BadBody as e:
                         kind = "bad_body"
                         self.log(f"malformed response body: {e}")
+                        self._book_unread(kind, model_name, est_prompt, max_out)
                     else:
                         return self._store(data, body, key, model_name, est_prompt, est_tokens)
                     self.ledger.errors[kind] += 1
+                    if attempt < self.cfg.max_retries and not self.ledger.retry_allowed():
+                        self.ledger.failures += 1
+                        raise RequestFailed("budget_exhausted", f"budget {self.ledger.budget} reached after "
+                                            f"{attempt + 1} attempts (last: {kind}); not retried")
                     if attempt >= self.cfg.max_retries:
                         self.ledger.failures += 1
                         self._notify()
@@ -382,6 +390,10 @@ class LLMClient:
             finally:
                 self.in_flight -= 1
                 self.ledger.release(estimate)
+
+    def _book_unread(self, kind: str, model_name: str, est_prompt: int, max_out: int) -> None:
+        """The endpoint may have produced (and billed) an answer we could not read: book an estimate."""
+        self.ledger.record_unread(self.ledger_name(model_name), est_prompt, max_out, kind)
 
     def _store(self, data: dict[str, Any], body: dict[str, Any], key: str, model_name: str,
                est_prompt: int, est_tokens: int) -> Answer:
@@ -409,6 +421,22 @@ class LLMClient:
     async def aclose(self) -> None:
         for oa in self._shards:
             await oa.close()
+
+
+def _cut_off_answer(e: BaseException) -> bool:
+    """True when a connection error came after the request was sent (the answer was cut off),
+    not before (refused, DNS): only then may the endpoint have produced and billed an answer."""
+    seen = 0
+    while e is not None and seen < 8:
+        name = type(e).__name__
+        if "without a response" in str(e):
+            return False
+        if name in ("RemoteProtocolError", "ReadError", "IncompleteRead", "ReadTimeout") or "cut off" in str(e):
+            return True
+        if name in ("ConnectError", "ConnectTimeout", "gaierror", "ConnectionRefusedError"):
+            return False
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 async def gather_all(client: LLMClient, coros: list) -> list:

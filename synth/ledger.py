@@ -42,6 +42,11 @@ class Ledger:
     failures: int = 0
     errors: Counter = field(default_factory=Counter)
     usage_estimated: int = 0
+    # Answers the endpoint produced (and may bill) that never arrived readable: timed out, cut off or
+    # malformed. Counted at an estimate (prompt estimate + max_tokens) so the budget stays a true ceiling.
+    unread: Counter = field(default_factory=Counter)
+    unread_tokens: int = 0
+    unread_cost: float = 0.0
     budget_refused: int = 0
     reserved: float = 0.0
     stopped_by_budget: bool = False
@@ -55,7 +60,7 @@ class Ledger:
 
     @property
     def spent(self) -> float:
-        return sum(u.cost for u in self.by_model.values())
+        return sum(u.cost for u in self.by_model.values()) + self.unread_cost
 
     @property
     def requests(self) -> int:
@@ -82,6 +87,14 @@ class Ledger:
         self.reserved += estimate
         return True
 
+    def retry_allowed(self) -> bool:
+        """A retry costs again (the last attempt may have been billed): False, and stop, once the
+        spent plus what is reserved in flight is over the budget."""
+        if self.budget is not None and (self.stopped_by_budget or self.spent + self.reserved > self.budget):
+            self.stopped_by_budget = True
+            return False
+        return True
+
     def release(self, estimate: float) -> None:
         self.reserved = max(0.0, self.reserved - estimate)
 
@@ -95,14 +108,23 @@ class Ledger:
         self.usage_estimated += estimated
         return c
 
+    def record_unread(self, model: str, prompt_tokens: int, completion_tokens: int, kind: str) -> float:
+        """Book an answer that may have been produced and billed but could not be read (an estimate)."""
+        c = self.cost(model, prompt_tokens, completion_tokens)
+        self.unread[kind] += 1
+        self.unread_tokens += prompt_tokens + completion_tokens
+        self.unread_cost += c
+        return c
+
     def record_hit(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
         self.cache_hits += 1
         self.cache_hit_tokens += prompt_tokens + completion_tokens
         self.cache_saved_cost += self.cost(model, prompt_tokens, completion_tokens)
 
     def summary_line(self) -> str:
+        unread = f" · {sum(self.unread.values())} unread (estimated)" if self.unread else ""
         return (f"{self.requests} req ({self.cache_hits} cached, {self.retries} retries) · "
-                f"{self.prompt_tokens}/{self.completion_tokens} tok in/out · cost {self.spent:.4f}")
+                f"{self.prompt_tokens}/{self.completion_tokens} tok in/out · cost {self.spent:.4f}{unread}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +135,8 @@ class Ledger:
             "cache_hits": self.cache_hits, "cache_hit_tokens": self.cache_hit_tokens,
             "cache_saved_cost": round(self.cache_saved_cost, 8), "retries": self.retries,
             "failures": self.failures, "errors": dict(sorted(self.errors.items())),
-            "usage_estimated": self.usage_estimated, "budget": self.budget,
+            "usage_estimated": self.usage_estimated,
+            "unread_answers": dict(sorted(self.unread.items())), "unread_tokens_estimated": self.unread_tokens,
+            "unread_cost_estimated": round(self.unread_cost, 8), "budget": self.budget,
             "budget_refused": self.budget_refused, "stopped_by_budget": self.stopped_by_budget,
         }

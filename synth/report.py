@@ -19,9 +19,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
+from schemas import secrets
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry
 from schemas.record import RejectRow
+from schemas.secrets import redact_argv
 
 TOOL = "curatekit-synth"
 
@@ -94,7 +96,7 @@ class RunWriter:
         for path, n, f in extra_outputs or []:
             outputs.append(file_entry(path, n, f))
         manifest = {
-            "tool": TOOL, "command": self.command, "argv": [redact(a) for a in self.argv],
+            "tool": TOOL, "command": self.command, "argv": redact_argv([redact(a) for a in self.argv]),
             "started": self.started, "duration_s": round(time.monotonic() - self.t0, 3),
             "complete": complete,
             "inputs": [file_entry(p) for p in inputs],
@@ -107,7 +109,7 @@ class RunWriter:
         }
         if notes:
             manifest["notes"] = notes
-        text = redact(json.dumps(manifest, indent=2, ensure_ascii=False, default=str)) + "\n"
+        text = secrets.redact(redact(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))) + "\n"
         write_bytes_atomic(manifest_path_for(self.out), text.encode("utf-8"))
         return manifest
 
@@ -146,6 +148,11 @@ def print_summary(title: str, manifest: dict[str, Any], out_label: str = "output
         errs = ", ".join(f"{k} {v}" for k, v in led["errors"].items()) or "none"
         console.print(f"cache hits {led['cache_hits']} (saved {led['cache_saved_cost']:.6f}) · retries "
                       f"{led['retries']} · failed requests {led['failures']} · errors: {errs}")
+        if led.get("unread_answers"):
+            kinds = ", ".join(f"{k} {v}" for k, v in led["unread_answers"].items())
+            console.print(f"answers the endpoint may have billed but that arrived unreadable ({kinds}): booked at an "
+                          f"estimate of {led['unread_tokens_estimated']} tokens, cost "
+                          f"{led['unread_cost_estimated']:.6f} (in the total above)")
         if led["stopped_by_budget"]:
             console.print(f"[bold yellow]budget {led['budget']} reached[/]: finished work is kept; re-run with a "
                           "higher --budget to finish (stored answers are not paid again)")

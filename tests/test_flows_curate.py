@@ -77,6 +77,10 @@ def test_pipeline_flow_with_the_default_config_writes_the_same_files_as_the_cura
     assert summary["leak_checks_passed"] and "pii" in {t["step"] for t in summary["tasks"]}
     manifest = json.loads((tmp_path / "flow" / "manifest.json").read_text())
     assert summary["outputs"] == {o["path"]: o["sha256"] for o in manifest["outputs"]}
+    # After success the work dir keeps no frame from before the PII step (they hold raw text).
+    work = Path(summary["work_dir"])
+    assert summary["intermediates"].startswith("removed")
+    assert sorted(p.name for p in work.iterdir()) == ["decontam", "mix", "pii", "signatures", "split"]
 
 
 def test_a_second_run_of_an_unchanged_flow_reports_its_heavy_tasks_cached(prefect_harness, tmp_path, cli_no_pii):

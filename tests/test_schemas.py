@@ -28,7 +28,7 @@ def test_good_chatml_records_are_valid(obj):
     ({"messages": [U, A, A]}, "turn_order", "messages"),
     ({"messages": [U, {"role": "tool", "content": "x"}, A]}, "turn_order", "messages"),
     ({"messages": [U, {"role": "bot", "content": "x"}]}, "unknown_role", "messages[1].role"),
-    ({"messages": [U, {"role": "assistant", "content": ""}]}, "empty_content", "messages[1].content"),
+    ({"messages": [U, {"role": "assistant", "content": ""}]}, "empty_content", "messages[1]"),
     ({"messages": [U, {"role": "assistant", "content": "  \n"}]}, "empty_content", "messages[1]"),
     ({"messages": [U, {"role": "assistant"}]}, "missing_field", "messages[1].content"),
     ({"messages": [U, {"role": "assistant", "content": 42}]}, "wrong_type", "messages[1].content"),

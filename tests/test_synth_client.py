@@ -57,6 +57,9 @@ def test_every_fault_is_retried_until_an_answer_and_counted_in_the_ledger(transp
     assert led.prompt_tokens == sum(e.prompt_tokens for e in answered)
     assert led.completion_tokens == sum(e.completion_tokens for e in answered)
     assert dict(led.errors) == {"http_429": 2, "http_500": 5, "timeout": 1, "bad_body": 1, "connection": 1}
+    # The hang, the malformed and the cut-off answer may each have been billed: booked at an estimate.
+    assert dict(led.unread) == {"timeout": 1, "bad_body": 1, "cut_off": 1}
+    assert led.unread_tokens == 3 * (client.estimate_prompt_tokens(_msgs("d")) + 20)
     assert led.retries == 9 and led.failures == 1
     assert len(ep.entries()) == 6 + 10  # answers + every failed attempt, nothing more
     assert elapsed >= 1.0  # Retry-After: 1 was honoured
@@ -197,3 +200,23 @@ def test_bad_key_is_fatal_and_the_key_is_not_in_the_message():
 
 def test_public_url_drops_credentials_and_query():
     assert public_url("https://user:pw@api.example.com:8443/v1/?key=abc") == "https://api.example.com:8443/v1"
+
+
+def test_answers_that_arrive_unreadable_are_booked_so_the_budget_is_a_true_ceiling():
+    # Every answer is a 200 with a broken body: nothing is ever parsed, yet each may be billed.
+    with FakeEndpoint(script=lambda body, attempt: "invalid_body") as ep:
+        cfg = ClientConfig(**{**FAST, "max_retries": 50, "budget": 0.001,
+                              "prices": {"fake": {"input_per_mtok": 10.0, "output_per_mtok": 10.0}}})
+
+        async def go(client):
+            return await asyncio.gather(*(client.chat(_msgs(str(i)), max_tokens=20) for i in range(4)),
+                                        return_exceptions=True)
+        client, results = asyncio.run(_client_run(ep, cfg, go))
+        sent = len(ep.entries())
+    led = client.ledger
+    assert all(isinstance(r, RequestFailed) for r in results)
+    assert led.requests == 0 and led.unread["bad_body"] == sent  # every answer the endpoint sent is booked
+    assert led.stopped_by_budget and led.spent <= 0.001
+    each = led.cost("fake", client.estimate_prompt_tokens(_msgs("0")), 20)
+    assert led.spent == pytest.approx(sent * each)
+    assert sent < 4 * 51  # the budget stopped the retries long before they ran out

@@ -53,3 +53,39 @@ def test_an_endpoint_that_echoes_a_rejected_key_does_not_make_it_leak(tmp_path):
     assert "Traceback" not in r.stderr
     assert KEY not in r.stderr + r.stdout
     assert not (tmp_path / "o" / "sft.manifest.json").exists() or KEY not in (tmp_path / "o" / "sft.manifest.json").read_text()
+
+
+PASSWORD = "hunter2-url-password-77"
+
+
+def test_a_password_in_the_base_url_is_masked_in_argv_logs_and_outputs(tmp_path):
+    topics = write_topics(tmp_path / "topics.yaml", ["alpha"])
+    out = tmp_path / "out" / "sft.jsonl"
+    with FakeEndpoint() as ep:
+        r = run_cli(["generate", "--topics", str(topics), "--out", str(out), "--base-url",
+                     f"http://user:{PASSWORD}@127.0.0.1:{ep.port}/v1", "--model", "fake", "--per-topic", "1",
+                     "--no-progress", "-v"])
+    assert r.returncode == 0, r.stderr
+    for text in (r.stdout, r.stderr, _all_files_text(tmp_path / "out")):
+        assert PASSWORD not in text
+    argv = json.loads(out.with_name("sft.manifest.json").read_text())["argv"]
+    assert f"http://***@127.0.0.1:{ep.port}/v1" in argv
+
+
+def test_an_unreachable_endpoint_exits_non_zero_saying_nothing_succeeded(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    topics = write_topics(tmp_path / "topics.yaml", ["alpha", "bravo"])
+    out = tmp_path / "out" / "sft.jsonl"
+    r = run_cli(["generate", "--topics", str(topics), "--out", str(out), "--base-url",
+                 f"http://user:{PASSWORD}@127.0.0.1:{port}/v1", "--model", "fake", "--per-topic", "1",
+                 "--no-progress", "--max-retries", "1", "--set", "client.backoff_base_s=0.01"])
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: nothing succeeded: none of 2 items got an answer from http://127.0.0.1:")
+    assert "connection x4" in last and "Traceback" not in r.stderr and PASSWORD not in r.stderr
+    rejects = [json.loads(x) for x in out.with_name("sft.rejects.jsonl").read_text().splitlines()]
+    assert sorted(x["reason"] for x in rejects) == ["synth.request_failed"] * 2
