@@ -80,7 +80,7 @@ def test_pipeline_flow_with_the_default_config_writes_the_same_files_as_the_cura
     # After success the work dir keeps no frame from before the PII step (they hold raw text).
     work = Path(summary["work_dir"])
     assert summary["intermediates"].startswith("removed")
-    assert sorted(p.name for p in work.iterdir()) == ["decontam", "mix", "pii", "signatures", "split"]
+    assert sorted(p.name for p in work.iterdir()) == ["decontam", "mix", "near_dedup", "pii", "signatures", "split"]
 
 
 def test_a_second_run_of_an_unchanged_flow_reports_its_heavy_tasks_cached(prefect_harness, tmp_path, cli_no_pii):
