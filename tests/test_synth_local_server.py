@@ -88,3 +88,26 @@ def test_an_unknown_response_format_or_a_bad_field_is_a_400_that_names_it(server
     r = _post(server, {"model": "smol", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0})
     assert r.status_code == 400 and "max_tokens" in r.json()["error"]["message"]
     assert httpx.get(server.removesuffix("/v1") + "/health").json() == {"status": "ok"}
+
+
+def test_generate_through_the_server_rejects_answers_cut_at_max_tokens_as_truncated_not_as_broken_json(
+        server, tmp_path):
+    from synth_fakes import read_jsonl, write_topics
+
+    from synth.config import load_config
+    from synth.generate import run_generate
+
+    topics = write_topics(tmp_path / "topics.yaml", ["password reset", "refund for a double charge"])
+    cfg = load_config(None, {"client.base_url": server, "client.model": "smol", "client.cache": False,
+                             "client.timeout_s": 120, "generate.per_topic": 1, "generate.answer_max_tokens": 10,
+                             "generate.question_max_tokens": 60, "generate.question_temperature": 0,
+                             "generate.curate.enabled": False})
+    manifest = run_generate(topics, tmp_path / "sft.jsonl", cfg)
+    rejects = read_jsonl(tmp_path / "sft.rejects.jsonl")
+    steps = {(r["step"], r["reason"]) for r in rejects}
+    # Every question fits in 60 tokens or is closed; every 10-token answer is cut: closed JSON, a clear reason.
+    assert manifest["counts"]["n_out"] == 0 and len(rejects) == 2
+    assert steps <= {("synth_answer", "synth.truncated"), ("synth_question", "synth.truncated")}
+    assert all(r["raw"] and json.loads(r["raw"][-1]) for r in rejects)  # the cut replies still parse
+    so = manifest["endpoint"]["structured_output"]
+    assert so["fallbacks"] == [] and so["models"]["smol"]["mode"] == "json_schema"
