@@ -155,7 +155,7 @@ def print_summary(title: str, manifest: dict[str, Any], out_label: str = "output
     sf = (manifest.get("endpoint") or {}).get("structured_output")
     if sf:
         modes = ", ".join(f"{m if len(m) < 40 else '...' + m[-37:]}: {d['mode']}" for m, d in sf["models"].items())
-        steps = "; ".join(f"{f['from_mode']} -> {f['to_mode']} ({f['why'][:80]})" for f in sf["fallbacks"])
+        steps = "; ".join(f"{f['from_mode']} -> {f['to_mode']} ({f['why'][:120]})" for f in sf["fallbacks"])
         console.print(f"response_format: {modes or sf['configured']}" + (f" · stepped down: {steps}" if steps else ""))
     led = manifest.get("ledger")
     if led:
