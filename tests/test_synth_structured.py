@@ -149,3 +149,24 @@ def test_the_manifest_and_summary_show_the_yield_per_topic(tmp_path, capsys):
     print_summary("synth generate", manifest, "examples")
     err = capsys.readouterr().err
     assert "yield per topic" in err and "low_score 2" in err and "response_format: fake:" in err
+
+
+def test_a_pairwise_judge_that_refuses_every_comparison_is_a_refused_prompt_in_prefs(tmp_path):
+    from synth.prefs import run_prefs
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("alpha: my sync stopped after the update, what now?\nbravo: can I pay by invoice?\n")
+    script = scenario_script({("alpha", "pair"): ["refusal"]}, NAMES)
+    with FakeEndpoint(script=script, response_format_support="json_schema") as ep:
+        cfg = load_config(None, {"client.base_url": ep.base_url, "client.model": "fake", "prefs.candidates": 2,
+                                 "prefs.min_margin": 0.5})
+        manifest = run_prefs([prompts], tmp_path / "dpo.jsonl", cfg)
+    rejects = read_jsonl(tmp_path / "dpo.rejects.jsonl")
+    assert [(r["id"], r["step"], r["reason"]) for r in rejects] == [("prompts:1", "synth_judge", "synth.refused")]
+    assert "2 of 2 judgements refused" in rejects[0]["detail"] and REFUSAL in rejects[0]["detail"]
+    assert [r["meta"]["prompt_id"] for r in read_jsonl(tmp_path / "dpo.jsonl")] == ["prompts:2"]
+    pair_bodies = [b for b in ep.bodies() if kind_of(b) == "pair"]
+    assert len(pair_bodies) == 4 and all(b["response_format"]["json_schema"]["name"] == "PairOut"
+                                         for b in pair_bodies)
+    assert "response_format" not in [k for b in ep.bodies() if kind_of(b) == "candidate" for k in b]
+    assert manifest["endpoint"]["structured_output"]["models"]["fake"]["requests"] == {"json_schema": 4}
