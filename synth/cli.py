@@ -41,7 +41,7 @@ def _add_client_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set client.max_in_flight=16 (repeatable)")
     g.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded "
-                                      "local model served by transformers serve)")
+                                      "local model served by synth.local_server)")
     g.add_argument("--model", help="model name at the endpoint (default: $SYNTH_MODEL); with the embedded server, "
                                    "a local model folder")
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
@@ -53,7 +53,11 @@ def _add_client_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tpm", type=float, help="client-side limit: tokens per minute")
     g.add_argument("--timeout", type=float, help="per-request timeout in seconds")
     g.add_argument("--max-retries", type=int, help="retries on 429 / 5xx / timeouts / connection errors")
-    g.add_argument("--json-mode", action="store_true", help="send response_format=json_object")
+    g.add_argument("--json-mode", action="store_true", help="send response_format=json_object (the same as "
+                                                             "--response-format json_object)")
+    g.add_argument("--response-format", choices=["auto", "json_schema", "json_object", "none"],
+                   help="what JSON requests carry (default auto: the reply's JSON schema, stepping down to "
+                        "json_object, then the prompt alone, when the endpoint refuses or ignores it)")
     g.add_argument("--cache", help="request cache file (default: synth_cache.sqlite next to --out)")
     g.add_argument("--no-cache", action="store_true", help="no persistent request cache (not resumable)")
     g.add_argument("--progress", dest="progress", action="store_true", default=None, help="force the progress bar")
@@ -72,6 +76,8 @@ def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
             o[f"client.{key}"] = v
     if args.json_mode:
         o["client.json_mode"] = True
+    if getattr(args, "response_format", None):
+        o["client.response_format"] = args.response_format
     if args.no_cache:
         o["client.cache"] = False
     for text in args.price:

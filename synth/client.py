@@ -35,6 +35,7 @@ from synth.cache import NullCache, RequestCache, cache_key
 from synth.config import ClientConfig
 from synth.ledger import Ledger
 from synth.ratelimit import RateLimiter
+from synth.structured import MODES, ResponseModes, names_response_format, response_format
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 SHARD_CONNECTIONS = 8  # connections per httpx pool (see LLMClient.__init__)
@@ -58,6 +59,10 @@ class FatalEndpointError(Exception):
 
 class BadBody(Exception):
     """A 200 response whose body is not a chat completion."""
+
+
+class FormatRefused(Exception):
+    """The endpoint answered 400/422 naming ``response_format``: it does not take this mode."""
 
 
 class Redactor:
@@ -106,6 +111,8 @@ class Answer:
     model: str
     cached: bool
     key: str
+    mode: str = "none"  # the response_format mode the answer was asked with (synth.structured)
+    refusal: str | None = None  # the endpoint's message.refusal (structured outputs)
 
     @property
     def truncated(self) -> bool:
@@ -184,7 +191,8 @@ class LLMClient:
     def __init__(self, endpoint: Endpoint, cfg: ClientConfig, *, cache: RequestCache | NullCache | None = None,
                  ledger: Ledger | None = None, timeout_s: float | None = None, max_in_flight: int | None = None,
                  log: Callable[[str], None] | None = None, on_update: Callable[[], None] | None = None,
-                 redactor: Redactor | None = None, rng: random.Random | None = None):
+                 redactor: Redactor | None = None, rng: random.Random | None = None,
+                 modes: ResponseModes | None = None):
         import openai
 
         self.endpoint = endpoint
@@ -194,6 +202,7 @@ class LLMClient:
         self.timeout_s = timeout_s or cfg.timeout_s
         self.max_in_flight = max_in_flight or cfg.max_in_flight
         self.redact = redactor or Redactor([endpoint.api_key])
+        self.modes = modes if modes is not None else ResponseModes(cfg.response_format_mode)
         self._log = log
         self.on_update = on_update
         self.limiter = RateLimiter(cfg.requests_per_minute, cfg.tokens_per_minute, cfg.rate_burst_s)
@@ -234,13 +243,19 @@ class LLMClient:
         return int(chars / self.cfg.chars_per_token) + 4 * len(messages) + 3
 
     def build_body(self, messages: list[dict], *, model: str | None, temperature: float, max_tokens: int,
-                   seed: int | None, json_mode: bool) -> dict[str, Any]:
-        """The exact JSON body sent (and stored with the cached answer)."""
+                   seed: int | None, json_mode: bool, schema: type | None = None,
+                   mode: str | None = None) -> dict[str, Any]:
+        """The exact JSON body sent (and stored with the cached answer). ``schema`` (a pydantic model)
+        with ``mode`` sets ``response_format`` (synth.structured); ``json_mode`` alone asks for json_object."""
         body: dict[str, Any] = {"model": model or self.endpoint.model, "messages": messages,
                                 "temperature": temperature, self.cfg.max_tokens_param: max_tokens}
         if seed is not None and self.cfg.send_seed:
             body["seed"] = seed
-        if json_mode and self.cfg.json_mode:
+        if schema is not None:
+            rf = response_format(mode or "none", schema)
+            if rf is not None:
+                body["response_format"] = rf
+        elif json_mode and self.cfg.json_mode:
             body["response_format"] = {"type": "json_object"}
         extra = dict(self.cfg.extra_body)
         if self.endpoint.sample_via_generation_config and temperature > 0 and "generation_config" not in extra:
@@ -262,22 +277,57 @@ class LLMClient:
     # ------------------------------------------------------------------ the request
 
     async def chat(self, messages: list[dict], *, model: str | None = None, temperature: float = 0.0,
-                   max_tokens: int = 256, seed: int | None = None, json_mode: bool = False) -> Answer:
+                   max_tokens: int = 256, seed: int | None = None, json_mode: bool = False,
+                   schema: type | None = None) -> Answer:
         """One chat completion: from the cache if stored, else from the endpoint (with retries).
+
+        With ``schema`` (the pydantic model the reply must fit) the request
+        carries the ``response_format`` of the model's current mode, and a
+        400 naming the field sends it again one mode down (synth.structured).
 
         Raises :class:`RequestFailed` (retries exhausted, a non-retryable
         status, or the budget) and :class:`FatalEndpointError` (401/403/404).
         """
+        model_name = model or self.endpoint.model
+        while True:
+            mode = self.modes.mode(model_name) if schema is not None else "none"
+            try:
+                answer = await self._chat(messages, model=model, temperature=temperature, max_tokens=max_tokens,
+                                          seed=seed, json_mode=json_mode, schema=schema, mode=mode)
+            except FormatRefused as e:
+                if not self.modes.step_down(model_name, mode, str(e)):
+                    self.ledger.failures += 1
+                    raise RequestFailed("request_failed", self.redact(str(e))) from None
+                self.log(f"{model_name}: the endpoint refuses response_format {mode}; now "
+                         f"{self.modes.mode(model_name)} ({e})")
+                continue
+            if schema is not None:
+                self.modes.note_used(model_name, answer.mode)
+            return answer
+
+    async def _chat(self, messages: list[dict], *, model: str | None, temperature: float, max_tokens: int,
+                    seed: int | None, json_mode: bool, schema: type | None, mode: str) -> Answer:
         body = self.build_body(messages, model=model, temperature=temperature, max_tokens=max_tokens,
-                               seed=seed, json_mode=json_mode)
+                               seed=seed, json_mode=json_mode, schema=schema, mode=mode)
         model_name = body["model"]
         params = {k: v for k, v in body.items() if k not in ("model", "messages")}
         key = cache_key(self.endpoint.identity, self.ledger_name(model_name), messages, params)
-        hit = self.cache.get(key)
-        if hit is not None:
-            self.ledger.record_hit(self.ledger_name(model_name), hit["prompt_tokens"], hit["completion_tokens"])
-            self._notify()
-            return self._answer(hit, key, cached=True)
+        # An answer stored under another response_format mode (an earlier run that had stepped down,
+        # or not yet) answers this request too: a re-run never pays twice for it.
+        keys = [(key, mode)]
+        if schema is not None:
+            for other in MODES:
+                if other != mode:
+                    alt = self.build_body(messages, model=model, temperature=temperature, max_tokens=max_tokens,
+                                          seed=seed, json_mode=json_mode, schema=schema, mode=other)
+                    keys.append((cache_key(self.endpoint.identity, self.ledger_name(model_name), messages,
+                                           {k: v for k, v in alt.items() if k not in ("model", "messages")}), other))
+        for k, m in keys:
+            hit = self.cache.get(k)
+            if hit is not None:
+                self.ledger.record_hit(self.ledger_name(model_name), hit["prompt_tokens"], hit["completion_tokens"])
+                self._notify()
+                return self._answer(hit, k, cached=True, mode=m)
         pending = self._pending.get(key)
         if pending is not None:  # the same request is already in flight: share its answer
             return await asyncio.shield(pending)
@@ -285,6 +335,7 @@ class LLMClient:
         self._pending[key] = fut
         try:
             answer = await self._send(body, key, model_name)
+            answer.mode = mode
         except BaseException as e:
             if not fut.done():
                 fut.set_exception(e)
@@ -303,10 +354,11 @@ class LLMClient:
         return model_name
 
     @staticmethod
-    def _answer(stored: dict[str, Any], key: str, cached: bool) -> Answer:
+    def _answer(stored: dict[str, Any], key: str, cached: bool, mode: str = "none") -> Answer:
         return Answer(text=stored["text"], finish_reason=stored.get("finish_reason"),
                       prompt_tokens=stored["prompt_tokens"], completion_tokens=stored["completion_tokens"],
-                      model=stored.get("model") or "", cached=cached, key=key)
+                      model=stored.get("model") or "", cached=cached, key=key, mode=mode,
+                      refusal=stored.get("refusal"))
 
     async def _send(self, body: dict[str, Any], key: str, model_name: str) -> Answer:
         import openai
@@ -350,6 +402,9 @@ class LLMClient:
                             raise FatalEndpointError(self.redact(
                                 f"HTTP {status} from {public_url(self.endpoint.base_url)}: {FATAL_STATUS[status]} "
                                 f"({str(e.message)[:200]})")) from None
+                        if "response_format" in body and names_response_format(status, str(e.message)):
+                            self.ledger.errors[f"http_{status}_response_format"] += 1
+                            raise FormatRefused(self.redact(f"HTTP {status}: {str(e.message)[:200]}")) from None
                         if status not in RETRYABLE_STATUS and status < 500:
                             self.ledger.errors[f"http_{status}"] += 1
                             self.ledger.failures += 1
@@ -411,6 +466,9 @@ class LLMClient:
         stored = {"text": text, "finish_reason": choice.get("finish_reason"), "prompt_tokens": pt,
                   "completion_tokens": ct, "model": str(data.get("model") or model_name),
                   "usage_estimated": estimated}
+        refusal = choice["message"].get("refusal")
+        if refusal:
+            stored["refusal"] = str(refusal)
         # Store first, then count: a kill between the two leaves a free answer, never a lost one.
         self.cache.put(key, self.endpoint.identity, model_name, body, stored)
         self.ledger.record(self.ledger_name(model_name), pt, ct, estimated)

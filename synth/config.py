@@ -29,8 +29,12 @@ class Price(Frozen):
 
 
 class EmbeddedConfig(Frozen):
-    """The local `transformers serve` that synth starts when no endpoint is configured."""
+    """The local OpenAI-compatible server that synth starts when no endpoint is configured."""
 
+    server: Literal["curatekit", "transformers"] = Field(
+        "curatekit", description="'curatekit': synth's own server (transformers + llguidance grammar-constrained "
+                                 "decoding; enforces response_format json_schema); 'transformers': "
+                                 "`transformers serve` (ignores the schema).")
     model_dir: str | None = Field(None, description="Local HF model folder to serve (default: the provisioned "
                                                     "embedded SmolLM2-135M-Instruct).")
     threads: int = Field(1, ge=1, le=256, description="Torch CPU threads of the server (OMP_NUM_THREADS). One "
@@ -69,9 +73,13 @@ class ClientConfig(Frozen):
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         "max_tokens", description="Body field for the output limit (OpenAI's reasoning models want "
                                   "max_completion_tokens).")
-    json_mode: bool = Field(False, description="Send response_format={'type': 'json_object'} with prompts that "
-                                               "ask for JSON (OpenAI, vLLM, Ollama, llama.cpp honour it; "
-                                               "output is parsed and validated either way).")
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        "auto", description="What requests that expect JSON carry: 'auto' = the reply's JSON schema "
+                            "(structured outputs, strict), stepping down to json_object and then to the prompt "
+                            "alone when the endpoint refuses or ignores it (remembered per model); or one fixed "
+                            "mode. Output is parsed and validated either way.")
+    json_mode: bool = Field(False, description="Older switch: the same as response_format=json_object (used "
+                                               "only while response_format is 'auto').")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra JSON fields sent with every "
                                                                           "request (part of the cache key).")
     send_seed: bool = Field(True, description="Send a per-request seed (reproducible sampling where supported; "
@@ -90,6 +98,11 @@ class ClientConfig(Frozen):
                                                      "to the output).")
     cache: bool = Field(True, description="Use the persistent request cache.")
     embedded: EmbeddedConfig = EmbeddedConfig()
+
+    @property
+    def response_format_mode(self) -> str:
+        """The configured response_format mode, with the older json_mode switch folded in."""
+        return "json_object" if self.json_mode and self.response_format == "auto" else self.response_format
 
 
 class EvolveConfig(Frozen):

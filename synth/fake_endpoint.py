@@ -31,7 +31,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 OK = "ok"
-FAULTS = ("ok", "429", "429_retry_after", "500", "hang", "invalid_body", "truncated", "garbage", "401")
+FAULTS = ("ok", "429", "429_retry_after", "500", "hang", "invalid_body", "truncated", "garbage", "401", "refusal")
+REFUSAL = "I'm sorry, I can't help with that request."
+# What the endpoint does with response_format: "ignore" it (accept and not enforce), or support only the
+# modes up to the named one and answer 400 naming the field for the rest (like servers that refuse it).
+FORMAT_SUPPORT = ("ignore", "json_schema", "json_object", "none")
 IDENTITY_KEYS = ("model", "messages", "temperature", "max_tokens", "seed", "top_p")
 
 Script = Callable[[dict, int], str]
@@ -130,7 +134,7 @@ class LogEntry:
     @property
     def answered(self) -> bool:
         """A complete, well-formed completion reached the client (its content may still be junk)."""
-        return self.outcome in (OK, "garbage")
+        return self.outcome in (OK, "garbage", "refusal")
 
 
 def always_ok(body: dict, attempt: int) -> str:
@@ -150,12 +154,14 @@ class FakeEndpoint:
     port: int = 0
     log_authorization: bool = True
     chunked: bool = False  # send 200 answers with Transfer-Encoding: chunked (as some servers do)
+    response_format_support: str = "ignore"  # see FORMAT_SUPPORT
     on_answer: Callable[[LogEntry], None] | None = None
     log: list[LogEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts: dict[str, int] = {}
+        self._bodies: list[dict] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -295,6 +301,19 @@ class FakeEndpoint:
             return True
         t0 = time.monotonic()
         body = json.loads(raw)
+        with self._lock:
+            self._bodies.append(body)
+        refused = self._refuses_format(body.get("response_format"))
+        if refused:
+            with self._lock:
+                self.log.append(LogEntry(n=len(self.log), identity=request_identity(body), attempt=-1,
+                                         outcome="400_response_format", model=str(body.get("model")), t_start=t0,
+                                         t_end=time.monotonic()))
+            msg = json.dumps({"error": {"message": refused, "type": "invalid_request_error",
+                                        "param": "response_format", "code": None}})
+            self._write(writer, "400 Bad Request", msg.encode())
+            await writer.drain()
+            return True
         ident = request_identity(body)
         with self._lock:
             attempt = self._attempts.get(ident, 0)
@@ -311,6 +330,32 @@ class FakeEndpoint:
             return await self._answer(outcome, body, entry, headers, writer)
         finally:
             self.concurrent -= 1
+
+    def _refuses_format(self, rf: object) -> str:
+        """The 400 message for a response_format this endpoint does not take ('' when it takes it)."""
+        if rf is None or self.response_format_support == "ignore":
+            return ""
+        kind = rf.get("type") if isinstance(rf, dict) else None
+        ok = {"json_schema": ("json_schema", "json_object", "text"), "json_object": ("json_object", "text"),
+              "none": ()}[self.response_format_support]
+        if kind in ok:
+            return ""
+        if self.response_format_support == "none":
+            return "Unrecognized request argument supplied: response_format"
+        return f"Invalid value for 'response_format.type': {kind!r} is not supported"
+
+    def format_requests(self) -> dict[str, int]:
+        """How many requests carried each response_format type (or none), refused ones included."""
+        out: dict[str, int] = {}
+        for b in self.bodies():
+            rf = b.get("response_format")
+            k = rf.get("type", "?") if isinstance(rf, dict) else "none"
+            out[k] = out.get(k, 0) + 1
+        return out
+
+    def bodies(self) -> list[dict]:
+        with self._lock:
+            return list(self._bodies)
 
     async def _answer(self, outcome: str, body: dict, entry: LogEntry, headers: dict,
                       writer: asyncio.StreamWriter) -> bool:
@@ -335,6 +380,8 @@ class FakeEndpoint:
             self._write(writer, "200 OK", b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "oops')
         else:
             content = "Sure! I think the best reply is to be kind." if outcome == "garbage" else self.responder(body)
+            if outcome == "refusal":
+                content = ""
             finish = "stop"
             limit = body.get("max_tokens")
             if isinstance(limit, int) and approx_tokens(content) > limit:  # like a real server: cut at max_tokens
@@ -345,7 +392,8 @@ class FakeEndpoint:
                 "id": f"chatcmpl-{entry.n}", "object": "chat.completion", "created": int(time.time()),
                 "model": str(body.get("model")),
                 "choices": [{"index": 0, "finish_reason": finish,
-                             "message": {"role": "assistant", "content": content}}],
+                             "message": {"role": "assistant", "content": content or None,
+                                         "refusal": REFUSAL if outcome == "refusal" else None}}],
                 "usage": {"prompt_tokens": entry.prompt_tokens, "completion_tokens": entry.completion_tokens,
                           "total_tokens": entry.prompt_tokens + entry.completion_tokens},
             }

@@ -32,6 +32,8 @@ class Outcome:
     item: Item
     row: dict[str, Any] | None = None
     reject: dict[str, Any] | None = None
+    requests: int = 0  # model answers this item used (cached ones included) plus requests that got none
+    generated: bool = False  # a complete question + answer came back (before judging and curation)
 
 
 class _Reject(Exception):
@@ -51,15 +53,26 @@ async def make_example(client: LLMClient, session: Session, tf: TopicsFile, item
     """Generate, check and judge one example; never raises except for a fatal endpoint error."""
     stage = "synth_question"
     repaired: list[str] = []
+    counts = {"requests": 0, "generated": False}
 
     async def ask(step: str, messages: list[dict], cls, template: str, temperature: float, max_tokens: int,
                   model: str | None = None):
-        res = await ask_json(client, messages, cls, template, temperature=temperature, max_tokens=max_tokens,
-                             seed=stable_int(cfg.seed, item.id, step), repair=cfg.repair, model=model)
+        try:
+            res = await ask_json(client, messages, cls, template, temperature=temperature, max_tokens=max_tokens,
+                                 seed=stable_int(cfg.seed, item.id, step), repair=cfg.repair, model=model)
+        except RequestFailed:
+            counts["requests"] += 1
+            raise
+        counts["requests"] += len(res.raw)
         if not res.ok:
             assert res.problem is not None
-            reason = res.problem.reason if step != "synth_judge" else "judge_unparseable"
+            reason = res.problem.reason
+            if step == "synth_judge" and reason != "refused":
+                reason = "judge_unparseable"
             raise _Reject(step, reason, res.problem.message, raw=res.raw)
+        if res.truncated and step != "synth_judge":  # a judge's scores come first: a cut rationale is harmless
+            raise _Reject(step, "truncated", "the reply was cut off at max_tokens (raise the step's max_tokens)",
+                          raw=res.raw)
         if res.repaired:
             repaired.append(step)
         return res.value
@@ -92,6 +105,7 @@ async def make_example(client: LLMClient, session: Session, tf: TopicsFile, item
         problem = validate_object(row, "chatml")
         if problem is not None:
             raise _Reject(stage, "schema_invalid", f"{problem.field}: {problem.message}", raw=[a.answer])
+        counts["generated"] = True
         if cfg.judge.enabled:
             stage = "synth_judge"
             j = await ask(stage, rubric_messages(question, a.answer), RubricOut, RUBRIC_TEMPLATE,
@@ -105,13 +119,13 @@ async def make_example(client: LLMClient, session: Session, tf: TopicsFile, item
                               judge=verdict, messages=messages)
         if repaired:
             meta["synth"]["repaired"] = repaired
-        return Outcome(item, row=row)
+        return Outcome(item, row=row, **counts)
     except _Reject as r:
         return Outcome(item, reject=reject_row(item.id, r.step, r.reason, r.detail, _source(tf), item.topic.line,
-                                               topic=item.topic.name, **r.extra))
+                                               topic=item.topic.name, **r.extra), **counts)
     except RequestFailed as e:
         return Outcome(item, reject=reject_row(item.id, stage, e.reason, e.detail, _source(tf), item.topic.line,
-                                               topic=item.topic.name))
+                                               topic=item.topic.name), **counts)
 
 
 def _source(tf: TopicsFile) -> str:
@@ -152,6 +166,29 @@ def stage_counts(n_in: int, rejects: list[dict[str, Any]], stages: tuple[str, ..
     return out
 
 
+def topic_yield(items: list[Item], outcomes: list[Outcome], rows: list[dict], rejects: list[dict]
+                ) -> dict[str, dict[str, Any]]:
+    """Per topic: examples requested, model requests, examples generated, kept, and rejects by reason."""
+    topic_of = {it.id: it.topic.name for it in items}
+    out: dict[str, dict[str, Any]] = {}
+    for it in items:
+        out.setdefault(it.topic.name, {"requested": 0, "requests": 0, "generated": 0, "kept": 0, "rejected": 0,
+                                       "reasons": Counter()})["requested"] += 1
+    for o in outcomes:
+        t = out[o.item.topic.name]
+        t["requests"] += o.requests
+        t["generated"] += o.generated
+    for r in rows:
+        out[topic_of[r["id"]]]["kept"] += 1
+    for r in rejects:
+        t = out[topic_of[r["id"]]]
+        t["rejected"] += 1
+        t["reasons"][r["reason"]] += 1
+    for t in out.values():
+        t["reasons"] = dict(sorted(t["reasons"].items()))
+    return out
+
+
 def run_generate(topics: str | Path, out: str | Path, cfg: SynthConfig, *, progress: bool | None = None,
                  log: Callable[[str], None] = lambda m: None, argv: list[str] | None = None,
                  client_log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -179,13 +216,14 @@ def run_generate(topics: str | Path, out: str | Path, cfg: SynthConfig, *, progr
     order = {it.id: k for k, it in enumerate(items)}
     rows.sort(key=lambda r: order[r["id"]])
     rejects.sort(key=lambda r: order.get(r["id"], len(order)))
+    topics = topic_yield(items, outcomes, rows, rejects)
     config = {"client": session.cfg.model_dump(mode="json"), "generate": gcfg.model_dump(mode="json")}
     config["client"]["base_url"] = session.endpoint.describe()["base_url"] if not session.endpoint.embedded else None
     manifest = writer.write(
         rows, rejects, fmt="chatml", n_in=len(items), inputs=[Path(tf.path)] + [Path(f) for f in gcfg.curate.eval_files], config=config,
         endpoint=session.describe(), ledger=session.ledger.to_dict(), steps=steps,
         complete=not session.ledger.stopped_by_budget, redact=session_redactor(session),
-        api_key_env=cfg.client.api_key_env, api_key_set=_key_set(cfg))
+        api_key_env=cfg.client.api_key_env, api_key_set=_key_set(cfg), topics=topics)
     return manifest
 
 

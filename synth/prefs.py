@@ -278,6 +278,11 @@ async def make_pairs(client: LLMClient, session: Session, p: PromptItem, cfg: Pr
                             "ba": {"score_a": ba.value.score_a, "score_b": ba.value.score_b,
                                    "rationale": ba.value.rationale}})
     scored = [c for c in distinct if c.scores]
+    refusals = [v.problem.message for v in verdicts
+                if not isinstance(v, BaseException) and v.problem is not None and v.problem.reason == "refused"]
+    if (not comparisons or len(scored) < 2) and refusals:
+        return rej("refused", f"{len(refusals)} of {len(jobs)} judgements refused: {refusals[0]}", "synth_judge",
+                   raw=judge_raw)
     if not comparisons or len(scored) < 2:
         return rej("judge_unparseable", f"0 of {len(pairs)} comparisons parsed in both orders", "synth_judge",
                    raw=judge_raw)

@@ -85,7 +85,8 @@ class RunWriter:
               config: dict[str, Any], endpoint: dict[str, Any] | None, ledger: dict[str, Any] | None,
               steps: list[dict[str, Any]], extra_outputs: list[tuple[Path, int, str]] | None = None,
               complete: bool = True, redact=lambda s: s, api_key_env: str | None = None,
-              api_key_set: bool | None = None, notes: dict[str, Any] | None = None) -> dict[str, Any]:
+              api_key_set: bool | None = None, notes: dict[str, Any] | None = None,
+              topics: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """Write output, rejects and manifest (in that order); return the manifest."""
         rows = list(rows)
         n_out = write_jsonl_atomic(self.out, rows)
@@ -109,9 +110,26 @@ class RunWriter:
         }
         if notes:
             manifest["notes"] = notes
+        if topics is not None:
+            manifest["topics"] = topics
         text = secrets.redact(redact(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))) + "\n"
         write_bytes_atomic(manifest_path_for(self.out), text.encode("utf-8"))
         return manifest
+
+
+def topic_table(topics: dict[str, dict[str, Any]]):
+    """The yield per topic: does this model / prompt setup work, and if not, why not."""
+    from rich.table import Table
+
+    t = Table(title="yield per topic", title_justify="left")
+    for h in ("topic", "requested", "requests", "generated", "kept", "rejects by reason"):
+        t.add_column(h, justify="left" if h in ("topic", "rejects by reason") else "right")
+    for name, d in topics.items():
+        why = ", ".join(f"{r.removeprefix('synth.')} {n}" for r, n in sorted(d["reasons"].items(),
+                                                                             key=lambda kv: (-kv[1], kv[0])))
+        t.add_row(name if len(name) < 40 else name[:37] + "...", str(d["requested"]), str(d["requests"]),
+                  str(d["generated"]), str(d["kept"]), why or "-")
+    return t
 
 
 def print_summary(title: str, manifest: dict[str, Any], out_label: str = "output") -> None:
@@ -134,6 +152,13 @@ def print_summary(title: str, manifest: dict[str, Any], out_label: str = "output
         for reason, n in sorted(c["reasons"].items(), key=lambda kv: (-kv[1], kv[0])):
             rt.add_row(reason, str(n))
         console.print(rt)
+    if manifest.get("topics"):
+        console.print(topic_table(manifest["topics"]))
+    sf = (manifest.get("endpoint") or {}).get("structured_output")
+    if sf:
+        modes = ", ".join(f"{m if len(m) < 40 else '...' + m[-37:]}: {d['mode']}" for m, d in sf["models"].items())
+        steps = "; ".join(f"{f['from_mode']} -> {f['to_mode']} ({f['why'][:120]})" for f in sf["fallbacks"])
+        console.print(f"response_format: {modes or sf['configured']}" + (f" · stepped down: {steps}" if steps else ""))
     led = manifest.get("ledger")
     if led:
         lt = Table(title="ledger", title_justify="left")

@@ -1,13 +1,16 @@
-"""The embedded default endpoint: a local ``transformers serve`` of the embedded model.
+"""The embedded default endpoint: a local OpenAI-compatible server of the embedded model.
 
-With no endpoint configured, synth starts ``transformers serve MODEL_DIR``
-on a free loopback port, waits for ``/health``, sends one tiny warm-up
+With no endpoint configured, synth starts its own server
+(``python -m synth.local_server MODEL_DIR``: transformers + llguidance, so
+``response_format`` json_schema is enforced; see synth/local_server.py) or,
+with ``client.embedded.server: transformers``, ``transformers serve
+MODEL_DIR`` (which refuses ``response_format``), on a free loopback port, waits for ``/health``, sends one tiny warm-up
 request (the first request loads the model), hands the URL to the client and
 stops the server at the end: SIGTERM to its process group, SIGKILL after a
 grace period. On Linux the server also gets a parent-death signal, so a
 synth process killed with -9 does not leave it running.
 
-Facts this relies on (../shared/ENVIRONMENT.md and measured here): the
+Facts about ``transformers serve`` (../shared/ENVIRONMENT.md and measured here): the
 server answers /health after ~20 s and loads the model on the first request;
 the request's ``model`` must be the served folder's path; it ignores
 ``response_format`` and ``temperature`` unless sampling is switched on with
@@ -44,6 +47,7 @@ class EmbeddedServer:
     pid: int
     port: int
     startup_s: float
+    kind: str = "curatekit"
 
 
 def free_port() -> int:
@@ -119,10 +123,16 @@ def embedded_server(cfg: EmbeddedConfig, model: str | None = None,
         env.pop(k, None)
     log_file = tempfile.NamedTemporaryFile(prefix="synth-serve-", suffix=".log", delete=False)
     log_path = Path(log_file.name)
-    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
-           "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    if cfg.server == "transformers":
+        kind = "transformers serve"
+        cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
+               "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    else:
+        kind = "curatekit local_server (llguidance)"
+        cmd = [sys.executable, "-m", "synth.local_server", str(model_dir), "--host", "127.0.0.1",
+               "--port", str(port), "--threads", str(cfg.threads)]
     t0 = time.monotonic()
-    log(f"starting embedded server: transformers serve {model_dir.name} on 127.0.0.1:{port} "
+    log(f"starting embedded server: {kind.split(' (')[0]} {model_dir.name} on 127.0.0.1:{port} "
         f"({cfg.threads} thread{'s' if cfg.threads > 1 else ''}; log {log_path})")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env,
                             preexec_fn=_child_setup if os.name == "posix" else None)
@@ -133,10 +143,10 @@ def embedded_server(cfg: EmbeddedConfig, model: str | None = None,
         with httpx.Client(timeout=5) as http:
             while True:
                 if proc.poll() is not None:
-                    raise EmbeddedServerError(f"transformers serve exited with code {proc.returncode} before it was "
+                    raise EmbeddedServerError(f"{kind} exited with code {proc.returncode} before it was "
                                               f"healthy: {_tail(log_path)} (log {log_path})")
                 if time.monotonic() > deadline:
-                    raise EmbeddedServerError(f"transformers serve not healthy after {cfg.startup_timeout_s:.0f} s "
+                    raise EmbeddedServerError(f"{kind} not healthy after {cfg.startup_timeout_s:.0f} s "
                                               f"(log {log_path}); raise client.embedded.startup_timeout_s")
                 with contextlib.suppress(httpx.HTTPError):
                     if http.get(f"{url}/health").status_code == 200:
@@ -158,8 +168,10 @@ def embedded_server(cfg: EmbeddedConfig, model: str | None = None,
         log(f"embedded server ready in {startup:.0f} s (health {health_s:.0f} s, model load "
             f"{startup - health_s:.0f} s)")
         ok = True
-        yield EmbeddedServer(base_url=f"{url}/v1", model=str(model_dir), identity=model_identity(model_dir),
-                             pid=proc.pid, port=port, startup_s=round(startup, 2))
+        # Another server gives other answers to the same request: it is another endpoint in cache keys.
+        identity = model_identity(model_dir) + (":curatekit" if cfg.server == "curatekit" else "")
+        yield EmbeddedServer(base_url=f"{url}/v1", model=str(model_dir), identity=identity,
+                             pid=proc.pid, port=port, startup_s=round(startup, 2), kind=kind)
     finally:
         stop_process_group(proc)
         log(f"embedded server stopped (pid {proc.pid})")

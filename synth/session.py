@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -13,6 +13,7 @@ from synth.client import Endpoint, LLMClient, public_url
 from synth.config import ClientConfig
 from synth.errors import SynthUserError
 from synth.ledger import Ledger
+from synth.structured import ResponseModes
 
 MODEL_ENV = "SYNTH_MODEL"
 BASE_URL_ENV = "OPENAI_BASE_URL"
@@ -28,12 +29,13 @@ class Session:
     timeout_s: float
     max_in_flight: int
     server: dict | None = None
+    modes: ResponseModes = field(default_factory=ResponseModes)  # response_format mode per model
 
     def client(self, log: Callable[[str], None] | None = None,
                on_update: Callable[[], None] | None = None) -> LLMClient:
         """A client bound to the running event loop (create it inside ``asyncio.run``)."""
         return LLMClient(self.endpoint, self.cfg, cache=self.cache, ledger=self.ledger, timeout_s=self.timeout_s,
-                         max_in_flight=self.max_in_flight, log=log, on_update=on_update)
+                         max_in_flight=self.max_in_flight, log=log, on_update=on_update, modes=self.modes)
 
     def describe(self) -> dict:
         d = self.endpoint.describe()
@@ -41,6 +43,8 @@ class Session:
                  cache=str(self.cache.path) if self.cache.path else None)
         if self.server:
             d["server"] = self.server
+        if self.modes.used or self.modes.fallbacks:
+            d["structured_output"] = self.modes.describe()
         return d
 
 
@@ -72,12 +76,13 @@ def open_session(cfg: ClientConfig, out: Path, log: Callable[[str], None] = lamb
                 raise SynthUserError(f"embedded server: {e}") from None
             endpoint = Endpoint(base_url=srv.base_url, model=srv.model, identity=srv.identity,
                                 embedded=True,
-                                sample_via_generation_config=cfg.embedded.sample_via_generation_config)
+                                sample_via_generation_config=(cfg.embedded.sample_via_generation_config
+                                                              and srv.kind == "transformers serve"))
             # A configured value beats the embedded default only when it was set on purpose.
             set_fields = cfg.model_fields_set
             timeout_s = cfg.timeout_s if "timeout_s" in set_fields else cfg.embedded.timeout_s
             in_flight = cfg.max_in_flight if "max_in_flight" in set_fields else cfg.embedded.max_in_flight
-            server = {"kind": "transformers serve", "model_dir": srv.model, "port": srv.port,
+            server = {"kind": srv.kind, "model_dir": srv.model, "port": srv.port,
                       "startup_s": srv.startup_s, "threads": cfg.embedded.threads}
         cache: RequestCache | NullCache
         try:
@@ -86,4 +91,5 @@ def open_session(cfg: ClientConfig, out: Path, log: Callable[[str], None] = lamb
             raise SynthUserError(f"{cache_path}: cannot open the request cache ({e})") from None
         stack.callback(cache.close)
         ledger = Ledger(prices=dict(cfg.prices), budget=cfg.budget)
-        yield Session(endpoint, cfg, cache, ledger, timeout_s, in_flight, server)
+        yield Session(endpoint, cfg, cache, ledger, timeout_s, in_flight, server,
+                      ResponseModes(cfg.response_format_mode))

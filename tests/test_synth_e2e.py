@@ -40,7 +40,7 @@ def test_generate_then_prefs_with_the_embedded_local_model(tmp_path, local_model
     g = run_cli(["generate", "--topics", str(topics), "--out", str(sft), "--per-topic", "1", "--no-progress", *SMALL],
                 timeout=400)
     assert g.returncode == 0, g.stderr[-3000:]
-    assert "starting embedded server: transformers serve SmolLM2-135M-Instruct" in g.stderr
+    assert "starting embedded server: curatekit local_server SmolLM2-135M-Instruct" in g.stderr
     assert "embedded server stopped" in g.stderr
     rows, rejects = read_jsonl(sft), read_jsonl(sft.with_name("sft.rejects.jsonl"))
     assert sorted(r["id"] for r in rows + rejects) == ["password-reset-001", "refund-for-a-double-charge-001"]
@@ -51,6 +51,11 @@ def test_generate_then_prefs_with_the_embedded_local_model(tmp_path, local_model
     assert m["endpoint"]["embedded"] is True and m["endpoint"]["identity"].startswith("embedded:SmolLM2-135M-Instruct:")
     assert m["ledger"]["requests"] >= 2 and m["ledger"]["completion_tokens"] > 0 and m["ledger"]["errors"] == {}
     assert _port_closed(m["endpoint"]["server"]["port"])  # stopped at the end
+    # The schema was sent and enforced: no reply failed to parse or fit, and nothing stepped down.
+    so = m["endpoint"]["structured_output"]
+    assert so["fallbacks"] == [] and set(so["models"][m["endpoint"]["model"]]["requests"]) == {"json_schema"}
+    assert not {"synth.invalid_json", "synth.schema_invalid", "synth.judge_unparseable"} & set(m["counts"]["reasons"])
+    assert sum(t["requested"] for t in m["topics"].values()) == 2
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("I was charged twice for my monthly plan. How do I get one payment back?\n")
