@@ -38,13 +38,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EntityType = Literal[
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
-    "IP_ADDRESS", "URL", "LOCATION", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
+    "IP_ADDRESS", "URL", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
     "DATE_TIME", "NRP",
 ]
+# The policy. On by default: values that identify a private person directly.
+# Off by default (turn on through `entities`): places, ordinary dates and
+# nationalities, which are what a support or code conversation is about far
+# more often than they identify anyone.
 DEFAULT_ENTITIES: tuple[str, ...] = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
-    "IP_ADDRESS", "URL", "LOCATION", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
+    "IP_ADDRESS", "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
 )
+ENTITY_POLICY: dict[str, str] = {
+    "PERSON": "on: names of private persons (name lists, cues, spaCy as a second opinion); "
+              "terms in the allow-list (languages, products, public tech names) stay",
+    "EMAIL_ADDRESS": "on", "PHONE_NUMBER": "on: validated numbers and common typed shapes",
+    "CREDIT_CARD": "on (Luhn)", "US_SSN": "on", "IBAN_CODE": "on (checksum)", "IP_ADDRESS": "on",
+    "URL": "on for URLs with a path, query or user part; a bare host (python.org) stays",
+    "STREET_ADDRESS": "on: street lines, PO/PSC boxes, state + ZIP, UK/IE/CA/AU postcodes",
+    "DATE_OF_BIRTH": "on: a date next to 'born', 'DOB', 'date of birth', 'birthday'",
+    "ACCOUNT_ID": "on: account, order, ticket, invoice, customer numbers",
+    "SECRET": "on: API keys, tokens, passwords",
+    "LOCATION": "off: city, country and region names",
+    "DATE_TIME": "off: ordinary dates and times",
+    "NRP": "off: nationality, religion, political group",
+}
 RESIDUAL_CHECKABLE = frozenset({
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
     "URL", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
@@ -68,9 +86,10 @@ class PiiConfig(BaseModel):
 
     entities: tuple[EntityType, ...] = Field(
         default=DEFAULT_ENTITIES,
-        description="Entity types to detect and replace. Types not listed are never "
-        "replaced (DATE_TIME and NRP are off by default; turning DATE_TIME on disables "
-        "the NER prefilter, since dates need no capital letter).",
+        description="Entity types to detect and replace; types not listed are never replaced. "
+        "Default policy: redact direct identifiers - " + "; ".join(
+            f"{k}: {v}" for k, v in ENTITY_POLICY.items()) + ". Turning DATE_TIME on "
+        "disables the NER prefilter, since dates need no capital letter.",
     )
     score_threshold: float = Field(
         default=0.4, ge=0.0, le=1.0,
@@ -79,9 +98,16 @@ class PiiConfig(BaseModel):
     )
     allow_list: tuple[str, ...] = Field(
         default=(),
-        description="Terms that must stay (company and product names, agent aliases), "
-        "matched case-insensitively on word boundaries. They stop names and places from "
-        "being replaced; a structured value is kept only if it equals a term exactly.",
+        description="Your terms that must stay (company and product names, agent aliases), "
+        "matched case-insensitively on word boundaries, added to the shipped list (see "
+        "default_allow_list). They stop names and places from being replaced; a structured "
+        "value is kept only if it equals a term exactly.",
+    )
+    default_allow_list: bool = Field(
+        default=True,
+        description="Also keep the shipped allow-list (curate/pii_allow.py): programming "
+        "languages, common products and brands, and tech vocabulary that name lists or spaCy "
+        "mistake for persons (Python, Java, Echo Dot, AirPods Max, Kubernetes ...).",
     )
     account_patterns: tuple[str, ...] = Field(
         default_factory=_default_account_patterns,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from curate import pii_ner, pii_patterns, pii_replace
+from curate import pii_allow, pii_names, pii_ner, pii_patterns, pii_replace
 from curate.pii import (
     REASON_INVALID,
     REASON_RESIDUAL_PREFIX,
@@ -32,14 +32,19 @@ class Engine:
         ner_ents = self.entities & pii_ner.NER_ENTITIES
         self.ner = pii_ner.NerRunner(ner_ents, config.batch_size) if ner_ents else None
         self.prefilter = config.prefilter and "DATE_TIME" not in self.entities
-        self.allow_terms = tuple(t for t in config.allow_list if t.strip())
-        self.allow_words = frozenset(
-            w.lower() for t in self.allow_terms for w in pii_ner._WORD.findall(t))
-        self.allow_exact = frozenset(t.casefold() for t in self.allow_terms)
-        self.allow_re = None
-        if self.allow_terms:
-            alts = "|".join(re.escape(t) for t in sorted(self.allow_terms, key=len, reverse=True))
-            self.allow_re = re.compile(r"(?<!\w)(?:" + alts + r")(?!\w)", re.I)
+        terms = list(config.allow_list)
+        if config.default_allow_list:
+            terms += pii_allow.DEFAULT_ALLOW_TERMS
+        self.allow = pii_allow.AllowList(terms)
+        self.allow_words = self.allow.words
+        self.allow_exact = self.allow.exact
+        self.names = None
+        if "PERSON" in self.entities:
+            self.names = pii_names.NameFinder(self.allow_words, pii_ner.COMMON_WORDS)
+        # With places or dates on, spaCy must see dictionary words too
+        # ("Paris", "March"); for persons only, words the lists explain need no NER.
+        self.ner_unknown = (self.names.unknown if self.names is not None
+                            and not self.entities & {"LOCATION", "NRP", "DATE_TIME"} else None)
 
     def warm(self) -> None:
         """Touch every lazy part once (libphonenumber region metadata, spaCy buffers)."""
@@ -59,10 +64,11 @@ class Engine:
                 continue
             texts = [m["content"] for m in conv]
             phits = [self.patterns.detect(t) if t else [] for t in texts]
-            if "PERSON" in self.entities:
+            if self.names is not None:
                 for t, hits in zip(texts, phits):
                     if t:
                         hits += pii_ner.cue_names(t, self.allow_words, "LOCATION" in self.entities)
+                        hits += self.names.find(t)
             wi = len(work)
             work.append((ci, texts, phits))
             if self.ner is None:
@@ -79,7 +85,8 @@ class Engine:
                     blocked = [(h.start, h.end) for h in hits]
                     if known is not None:
                         blocked += [(m.start(), m.end()) for m in known.finditer(t)]
-                    words, cands = pii_ner.ner_candidates(t, blocked, self.allow_words)
+                    words, cands = pii_ner.ner_candidates(t, blocked, self.allow_words,
+                                                          self.ner_unknown)
                     wins = pii_ner.ner_windows(t, words, cands, margin=pii_ner.WINDOW_MARGIN)
                 for s, e in wins:
                     jobs.append((t, s, e))
@@ -129,8 +136,7 @@ class Engine:
                     hits.append(Hit(m.start(), m.end(), ent, 0.7, prio))
             if "PERSON" in self.entities:
                 hits = pii_ner.extend_names(t, hits, self.allow_words)
-            allow_spans = ([(m.start(), m.end()) for m in self.allow_re.finditer(t)]
-                           if self.allow_re is not None else [])
+            allow_spans = self.allow.spans(t) if self.allow else []
             # An allow-listed term keeps everything inside it (a phone-like run
             # inside an allow-listed card number stays too); the residual
             # re-scan below still catches high-risk values.

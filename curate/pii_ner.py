@@ -92,8 +92,14 @@ def _is_cap(w: str) -> bool:
     return w[0].isupper() and not w.isupper()
 
 
-def ner_candidates(text: str, blocked: list[tuple[int, int]], allow_words: frozenset[str]):
-    """Words of `text` and the indexes of those that may start or be a name."""
+def ner_candidates(text: str, blocked: list[tuple[int, int]], allow_words: frozenset[str],
+                   unknown=None):
+    """Words of `text` and the indexes of those that may start or be a name.
+
+    `unknown(lower_word)`, when given, narrows candidates to words no list
+    explains (pii_names.NameFinder.unknown): names the lists know are found
+    without spaCy, dictionary words are not names on their own.
+    """
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     cands: list[int] = []
     for i, (s, e) in enumerate(words):
@@ -102,6 +108,8 @@ def ner_candidates(text: str, blocked: list[tuple[int, int]], allow_words: froze
             continue  # lowercase, or an acronym (VPN, SSO, E-4012)
         lw = w.lower()
         if lw in NEVER_NAMES or lw in allow_words:
+            continue
+        if unknown is not None and not unknown(lw[:-2] if lw.endswith(("'s", "’s")) else lw):
             continue
         if any(a <= s < b for a, b in blocked):
             continue  # inside an e-mail, URL, address ... already handled

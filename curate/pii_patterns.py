@@ -48,14 +48,14 @@ class Hit(NamedTuple):
 # can never swallow an IP address or a house number.
 PRIORITY = {
     "SECRET": 100, "IBAN_CODE": 97, "CREDIT_CARD": 95, "US_SSN": 92, "EMAIL_ADDRESS": 90,
-    "IP_ADDRESS": 85, "PHONE_NUMBER": 80, "ACCOUNT_ID": 75, "URL": 70, "SECRET_ENTROPY": 68,
-    "STREET_ADDRESS": 60, "PERSON_CUE": 45, "PLACE_CUE": 43, "PERSON": 42, "PERSON_PROPAGATED": 41,
+    "IP_ADDRESS": 85, "DATE_OF_BIRTH": 82, "PHONE_NUMBER": 80, "ACCOUNT_ID": 75, "URL": 70, "SECRET_ENTROPY": 68,
+    "STREET_ADDRESS": 60, "PERSON_CUE": 45, "PERSON_LIST": 44, "PLACE_CUE": 43, "PERSON": 42, "PERSON_PROPAGATED": 41,
     "LOCATION": 40, "NRP": 30, "DATE_TIME": 10,
 }
 
 PATTERN_ENTITIES = frozenset({
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
-    "URL", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
+    "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
 })
 
 DEFAULT_ACCOUNT_PATTERNS = (
@@ -156,6 +156,22 @@ _ADDR_FR = re.compile(
 
 _DIGIT = re.compile(r"\d")
 
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+# A date of birth is a date next to a birth cue; a bare date is an ordinary
+# date (DATE_TIME, off by default).
+_DOB = re.compile(
+    r"(?i:\b(?:date\s+of\s+birth|birth\s*date|birthday|d\.?o\.?b\.?|born(?:\s+(?:on|in))?"
+    r"|geburtsdatum|geboren(?:\s+am)?|fecha\s+de\s+nacimiento|nacid[oa]\s+el"
+    r"|n[ée]e?\s+le|date\s+de\s+naissance|data\s+di\s+nascita|nat[oa]\s+il)"
+    r"(?:\s+(?:is|was|of|date))?)[\s:=,()-]{0,4}(?:[^\d\n]{0,24}?)"
+    r"(\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}"
+    r"|(?i:\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?\s+" + _MONTH + r",?\s+\d{4})"
+    r"|(?i:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
+    r"|(?<=born in )\d{4}|(?<=born )\d{4})(?![\w/-])"
+)
+_PHONE_EXT = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\b", re.I)
+
 
 def shannon_entropy(s: str) -> float:
     """Bits per character of `s` (0 for the empty string)."""
@@ -189,6 +205,7 @@ class PatternDetector:
         self._iban = IbanRecognizer()
         self._ssn = UsSsnRecognizer()
         self._ip = IpRecognizer()
+        self.address = None  # pii_address.AddressFinder, loaded on first use
 
     # -------------------------------------------------------------- validators
     def _valid_card(self, s: str) -> bool:
@@ -218,9 +235,15 @@ class PatternDetector:
             nanp = "".join(groups)
             if nanp.startswith("1") and len(nanp) == 11:
                 nanp, lens = nanp[1:], lens[1:] if lens and lens[0] == 1 else lens
-            if (len(nanp) == 10 and nanp[0] in "23456789" and nanp[3] in "23456789"
-                    and (lens in ([3, 3, 4], [10]) or s.startswith("("))):
-                return 0.8 if len(lens) > 1 or context else 0.0
+            # NANP: any area code in the typed shapes "(134) 555-0116",
+            # 134-555-0116, 134.555.0116 (people type numbers libphonenumber
+            # calls invalid, and they still identify); a bare 10-digit run
+            # needs a valid-looking number and a phone word before it.
+            if len(nanp) == 10 and (lens == [3, 3, 4] or (s.startswith("(") and len(lens) > 1)):
+                return 0.8
+            if (len(nanp) == 10 and lens == [10] and nanp[0] in "23456789"
+                    and nanp[3] in "23456789"):
+                return 0.8 if context else 0.0
             if s.startswith("0") or s.startswith("(0"):
                 for region in _PHONE_REGIONS:
                     n = phonenumbers.parse(s, region)
@@ -274,7 +297,15 @@ class PatternDetector:
                     add(Hit(m.start(1), m.end(1), "US_SSN", 0.7, PRIORITY["US_SSN"]))
         if "PHONE_NUMBER" in ents:
             self._phones(text, add)
+        if "DATE_OF_BIRTH" in ents:
+            for m in _DOB.finditer(text):
+                add(Hit(m.start(1), m.end(1), "DATE_OF_BIRTH", 0.8, PRIORITY["DATE_OF_BIRTH"]))
         if "STREET_ADDRESS" in ents:
+            if self.address is None:
+                from curate.pii_address import AddressFinder
+
+                self.address = AddressFinder()
+            hits.extend(self.address.find(text))
             for rx in (_ADDR_US, _ADDR_DE, _ADDR_FR):
                 for m in rx.finditer(text):
                     add(Hit(m.start(), m.end(), "STREET_ADDRESS", 0.7, PRIORITY["STREET_ADDRESS"]))
@@ -330,6 +361,11 @@ class PatternDetector:
                     url = url[:-1]
                 if "." not in url:
                     continue
+                # Policy: a bare host (python.org, https://docs.rs) names a
+                # public site; a path, query or user part can name a person.
+                rest = url.split("://", 1)[-1]
+                if "@" not in rest and not re.search(r"/[^/\s]|\?", rest):
+                    continue
                 seen.append((s, s + len(url)))
                 add(Hit(s, s + len(url), "URL", score, p))
 
@@ -369,7 +405,8 @@ class PatternDetector:
                         best = (s + bounds[k], e, score)
                         break
             if best:
-                add(Hit(best[0], best[1], "PHONE_NUMBER", best[2], p))
+                x = _PHONE_EXT.match(text, best[1])
+                add(Hit(best[0], x.end() if x else best[1], "PHONE_NUMBER", best[2], p))
         for m in _PHONE_PLAIN.finditer(text):
             s = m.start()
             if _PHONE_CONTEXT.search(text, max(0, s - 40), s) is None:
