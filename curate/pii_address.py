@@ -21,6 +21,7 @@ Windows span line breaks, so an address split over two lines is one span.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from curate.pii_patterns import PRIORITY, Hit
 
@@ -37,32 +38,24 @@ _US_STATE_NAMES = (
 _STATE_SET = frozenset(_US_STATES) | frozenset(_US_STATE_NAMES)
 
 
-def _suffixes() -> list[str]:
+# A house number and the words after it; a street suffix among them
+# (usaddress.STREET_NAMES, a set lookup) makes it a trigger.
+_NUMBER_WORDS = re.compile(
+    r"(?<![\w.,/-])\d{1,6}[A-Za-z]?(?:-\d{1,4})?[ \t]+"
+    r"((?:(?:[^\W\d_][\w'’.-]*|\d{1,3}(?:st|nd|rd|th))[ \t,]+){0,4}[^\W\d_][\w'’.-]*)"
+)
+_BOX_OR_ZIP = re.compile(
+    r"(?i:\bP\.?\s?O\.?\s*Box|\bPost\s+Office\s+Box|\bPSC|\bCMR|\bBox)\s*#?\s*\d{1,6}\b"
+    r"|\b(?:" + "|".join(_US_STATES) + r")\.?,?\s+\d{5}(?:-\d{4})?\b"
+)
+_SPLIT = re.compile(r"[ \t,]+")
+
+
+@lru_cache(maxsize=1)
+def _suffix_set() -> frozenset[str]:
     import usaddress
 
-    return sorted(usaddress.STREET_NAMES, key=len, reverse=True)
-
-
-_SUFFIX_SET: frozenset[str] = frozenset()
-_TRIGGER: re.Pattern | None = None
-
-
-def _trigger() -> re.Pattern:
-    global _TRIGGER, _SUFFIX_SET
-    if _TRIGGER is None:
-        sfx = _suffixes()
-        _SUFFIX_SET = frozenset(sfx)
-        alts = "|".join(re.escape(s) for s in sfx)
-        _TRIGGER = re.compile(
-            # house number, up to 4 words, a street suffix
-            r"(?<![\w.,/-])\d{1,6}[A-Za-z]?(?:-\d{1,4})?\s+(?:[^\W\d_][\w'’.-]*\s+|\d{1,3}(?:st|nd|rd|th)\s+){1,4}"
-            r"(?i:" + alts + r")\b\.?"
-            # PO / PSC / CMR / Unit boxes
-            r"|(?i:\bP\.?\s?O\.?\s*Box|\bPost\s+Office\s+Box|\bPSC|\bCMR|\bBox)\s*#?\s*\d{1,6}\b"
-            # state + ZIP
-            r"|\b(?:" + "|".join(_US_STATES) + r")\.?,?\s+\d{5}(?:-\d{4})?\b"
-        )
-    return _TRIGGER
+    return frozenset(usaddress.STREET_NAMES)
 
 
 _TOKEN = re.compile(r"\(*\b[^\s,;#&()]+[.,;)\n]*|[#&]")
@@ -109,7 +102,7 @@ class AddressFinder:
     def __init__(self) -> None:
         import usaddress
 
-        self._trig = _trigger()
+        self._suffixes = _suffix_set()
         self._tagger = usaddress.TAGGER
         self._features = usaddress.tokens2features
 
@@ -123,7 +116,7 @@ class AddressFinder:
     # ------------------------------------------------------------------ US
     def _us(self, text: str, hits: list[Hit]) -> None:
         wins: list[list[int]] = []
-        for m in self._trig.finditer(text):
+        for m in self._triggers(text):
             s = max(text.rfind("\n", 0, max(0, m.start() - 1)), m.start() - 80, 0)
             e = text.find("\n", m.end() + 1)
             e = len(text) if e < 0 else e
@@ -140,6 +133,13 @@ class AddressFinder:
                 continue
             labels = self._tagger.tag(self._features([t.group() for t in toks]))
             self._runs(text, toks, labels, hits)
+
+    def _triggers(self, text: str):
+        for m in _NUMBER_WORDS.finditer(text):
+            words = _SPLIT.split(m.group(1))
+            if any(w.lower().rstrip(".") in self._suffixes for w in words[1:] if w):
+                yield m
+        yield from _BOX_OR_ZIP.finditer(text)
 
     def _runs(self, text, toks, labels, hits) -> None:
         i, n = 0, len(toks)
@@ -219,7 +219,7 @@ def _gated(run: list[tuple[str, str]]) -> bool:
     labs = {lab for _t, lab in run}
     if "AddressNumber" in labs and "StreetName" in labs and "StreetNamePostType" in labs:
         num = any(lab == "AddressNumber" and any(c.isdigit() for c in t) for t, lab in run)
-        sfx = any(lab == "StreetNamePostType" and t.lower().rstrip(".") in _SUFFIX_SET
+        sfx = any(lab == "StreetNamePostType" and t.lower().rstrip(".") in _suffix_set()
                   for t, lab in run)
         if num and sfx:
             return True

@@ -77,12 +77,49 @@ LTE; NFC; QR; PDF; CSV; JPEG; PNG; GIF; MP3; MP4; Unicode; UTF-8; ASCII; Regex; 
 Hello World; Foo; Bar; Baz; Boolean; Turing; Linux Kernel; Stack; Heap; Null; NaN; True; False
 """
 
+# Public figures and fictional characters: names, but not of private persons
+# (the policy redacts private persons). Full names, plus surnames that on
+# their own hardly name anyone else.
+_PUBLIC = """
+Barack Obama; Donald Trump; Joe Biden; Abraham Lincoln; George Washington; Thomas Jefferson;
+John F. Kennedy; Richard Nixon; Ronald Reagan; Bill Clinton; Hillary Clinton; George W. Bush;
+Jimmy Carter; Andrew Johnson; Theodore Roosevelt; Franklin Roosevelt; Winston Churchill;
+Queen Elizabeth; Elon Musk; Bill Gates; Steve Jobs; Mark Zuckerberg; Jeff Bezos; Tim Cook;
+Satya Nadella; Sundar Pichai; Linus Torvalds; Guido van Rossum; Dennis Ritchie; Ken Thompson;
+Bjarne Stroustrup; James Gosling; Alan Turing; Ada Lovelace; Charles Babbage; John von Neumann;
+Grace Hopper; Tim Berners-Lee; Edsger Dijkstra; Donald Knuth; Isaac Newton; Albert Einstein;
+Charles Darwin; Marie Curie; Nikola Tesla; Thomas Edison; Stephen Hawking; Carl Sagan;
+Neil Armstrong; Buzz Aldrin; Galileo Galilei; Leonardo da Vinci; William Shakespeare;
+Jane Austen; Charles Dickens; Mark Twain; Ernest Hemingway; George Orwell; J.K. Rowling;
+J. K. Rowling; J.R.R. Tolkien; J. R. R. Tolkien; Stephen King; Agatha Christie; Leo Tolstoy;
+Fyodor Dostoyevsky; Mary Shelley; Edgar Allan Poe; Thomas Pynchon; Isaac Asimov;
+Arthur C. Clarke; Philip K. Dick; John Lennon; Paul McCartney; Jim Morrison; Elvis Presley;
+Michael Jackson; Taylor Swift; Bob Dylan; Bob Marley; Freddie Mercury; David Bowie; Kanye West;
+Lady Gaga; Matt Damon; Tom Hanks; Tom Cruise; Brad Pitt; Leonardo DiCaprio; Morgan Freeman;
+Meryl Streep; Oprah Winfrey; Michael Jordan; LeBron James; Kobe Bryant; Babe Ruth;
+Muhammad Ali; Serena Williams; Roger Federer; Lionel Messi; Cristiano Ronaldo; Diego Maradona;
+Usain Bolt; Tiger Woods; Martin Luther King; Nelson Mandela; Mahatma Gandhi; Mother Teresa;
+Pope Francis; Dalai Lama; Karl Marx; Sigmund Freud; Napoleon Bonaparte; Julius Caesar;
+Vladimir Putin; Xi Jinping; Angela Merkel; Emmanuel Macron; Justin Trudeau; Narendra Modi;
+Edwin Hubble; Harry Potter; Hermione Granger; Sherlock Holmes; Darth Vader; Luke Skywalker;
+Bilbo Baggins; Frodo Baggins; Mickey Mouse; Santa Claus; Iron Man; Spider-Man; Wonder Woman;
+Rick and Morty; Homer Simpson; Bart Simpson; Captain America; Jean-Luc Picard; James Bond;
+Obama; Trump; Biden; Einstein; Shakespeare; Darwin; Dijkstra; Turing; Babbage; Lovelace;
+Tolkien; Dostoyevsky; Tolstoy; Plato; Aristotle; Socrates; Confucius; Beethoven; Mozart;
+Picasso; Gandhi; Mandela; Churchill; Hitler; Stalin; Putin; Zelensky; Musk; Zuckerberg; Bezos;
+Wozniak; Hawking; Edison; Galileo; Copernicus; Freud; Nietzsche; Hemingway; Dickens; Orwell;
+Beyoncé; Rihanna; Madonna; Elvis; Eminem; Oprah; Messi; Ronaldo; Maradona; Pelé; Federer;
+Nadal; Djokovic; Tarantino; Spielberg; Hitchcock; Kubrick; Batman; Superman; Spiderman;
+Pikachu; Yoda; Gandalf; Voldemort; Shrek
+"""
+
 
 def _terms(block: str) -> list[str]:
     return [t.strip() for t in block.replace("\n", " ").split(";") if t.strip()]
 
 
-DEFAULT_ALLOW_TERMS: tuple[str, ...] = tuple(_terms(_LANGUAGES) + _terms(_TOOLS) + _terms(_PLATFORMS))
+DEFAULT_ALLOW_TERMS: tuple[str, ...] = tuple(
+    _terms(_LANGUAGES) + _terms(_TOOLS) + _terms(_PLATFORMS) + _terms(_PUBLIC))
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _FIRST = re.compile(r"[\w.#+/-]+")
@@ -94,11 +131,11 @@ class AllowList:
     def __init__(self, terms):
         terms = [t.strip() for t in terms if t and t.strip()]
         self.exact = frozenset(t.casefold() for t in terms)
-        # Words of every term: a word of an allowed term never starts a name
-        # on its own ("Echo" of "Echo Dot", "Max" of "AirPods Max" stay
-        # candidates only through a name cue).
-        self.words = frozenset(w.lower() for t in terms for w in _WORD.findall(t))
+        # One-word terms never start a name. Words of longer terms do not count
+        # on their own: "John" of "John Lennon" is still a name elsewhere, and
+        # "Max" of "AirPods Max" too; the whole term is kept where it stands.
         self.single = frozenset(t.casefold() for t in terms if _WORD.fullmatch(t))
+        self.words = self.single
         longer: dict[str, list[str]] = {}
         other: list[str] = []  # terms that do not start with a letter ("4539 1488 ...")
         for t in terms:

@@ -67,7 +67,8 @@ class Engine:
             if self.names is not None:
                 for t, hits in zip(texts, phits):
                     if t:
-                        hits += pii_ner.cue_names(t, self.allow_words, "LOCATION" in self.entities)
+                        hits += self._plausible(t, pii_ner.cue_names(
+                            t, self.allow_words, "LOCATION" in self.entities))
                         hits += self.names.find(t)
             wi = len(work)
             work.append((ci, texts, phits))
@@ -109,8 +110,25 @@ class Engine:
                     if v.casefold() not in self.allow_exact]
         return pii_ner.propagation_regex(variants)
 
+    def _plausible(self, text: str, hits: list[Hit]) -> list[Hit]:
+        """PERSON hits from cues or spaCy narrowed to words that can be names (see
+        pii_names.NameFinder.person_span); other hits unchanged."""
+        if self.names is None:
+            return hits
+        out = []
+        for h in hits:
+            if h.entity != "PERSON":
+                out.append(h)
+                continue
+            span = self.names.person_span(text, h.start, h.end,
+                                          _TITLE_BEFORE.search(text, 0, h.start) is not None)
+            if span is not None:
+                out.append(h._replace(start=span[0], end=span[1]))
+        return out
+
     def _finish(self, conv, texts, phits, nhits, conv_key, with_spans) -> ScrubResult:
         thr = self.cfg.score_threshold
+        nhits = [self._plausible(t, nh) for t, nh in zip(texts, nhits)]
         per_msg = [list(ph) + list(nh) for ph, nh in zip(phits, nhits)]
         # Propagate every name / place found anywhere to all its occurrences.
         names = {t[h.start:h.end] for t, hits in zip(texts, per_msg) for h in hits
@@ -177,6 +195,8 @@ class Engine:
             spans = tuple(tuple((h.start, h.end, h.entity) for h in res) for res in resolved)
         return ScrubResult(out_msgs, dict(sorted(counts.items())), reason, detail, spans)
 
+
+_TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister)\.?\s+$")
 
 WARM_UP = [
     {"role": "system", "content": "You are a support agent. Customer: Maria Garcia."},

