@@ -68,7 +68,7 @@ _ADDR_LABELS = frozenset({
 })
 _STREET_STOP = frozenset(
     "am pm on at in the to for of and or is was my your our a an from by with it this that "
-    "be me you i we they he she his her their version update".split())
+    "be me you i we they he she his her their version update are was were has have had".split())
 _CLEAN = re.compile(r"^[(]+|[.,;)\n]+$")
 _FEATURE_CLEAN = re.compile(r"(^[\W]*)|([^.\w]*$)")
 _OCCUPANCY = frozenset(
@@ -199,13 +199,17 @@ class AddressFinder:
 def _plausible(tok: str, label: str) -> bool:
     """A token the parser labelled an address part that can really be one."""
     t = _CLEAN.sub("", tok)
-    if not t:
-        return False
+    if not t or t.lower() in _STREET_STOP:
+        return False  # "is" is also USPS for "Island"
     if label in ("PlaceName", "StreetName"):
         if t.lower() in _STREET_STOP:
             return False
         if label == "PlaceName":
             return t[0].isupper()
+    if label == "AddressNumber":
+        return re.fullmatch(r"\d{1,6}[A-Za-z]?(?:-\d{1,4})?", t) is not None
+    if label == "StreetNamePostType":
+        return t.lower().rstrip(".") in _suffix_set()
     if label in ("OccupancyType", "SubaddressType"):
         return t.lower().rstrip(".") in _OCCUPANCY
     if label in ("OccupancyIdentifier", "SubaddressIdentifier"):

@@ -70,11 +70,12 @@ Snapdragon; ARM; Raspberry Pi; Arduino; iPhone; iPad; iPad Pro; iPod; Apple Watc
 AirPods; AirPods Pro; AirPods Max; AirTag; HomePod; Siri; Alexa; Echo; Echo Dot; Echo Show;
 Fire TV; Fire Stick; Kindle Fire; Ring; Nest; Google Home; Google Assistant; Cortana; Bixby;
 Fitbit; Garmin; Peloton; Tesla; Sonos; Bose; Beats; JBL; Canon; Nikon; GoPro; DJI; Philips Hue;
-Netgear; Linksys; TP-Link; Eero; Comcast; Xfinity; Verizon; AT&T; T-Mobile; Sprint; Vodafone;
+Netgear; Linksys; TP-Link; Eero; Fritz!Box; FRITZ!OS; Comcast; Xfinity; Verizon; AT&T; T-Mobile; Sprint; Vodafone;
 Bluetooth; Wi-Fi; WiFi; USB; USB-C; Thunderbolt; HDMI; Ethernet; VPN; DNS; HTTP; HTTPS; SSH;
 SSL; TLS; TCP; UDP; API; REST; SDK; CLI; GUI; IDE; CPU; GPU; RAM; SSD; BIOS; UEFI; Wi-Fi 6; 5G;
 LTE; NFC; QR; PDF; CSV; JPEG; PNG; GIF; MP3; MP4; Unicode; UTF-8; ASCII; Regex; Lorem Ipsum;
-Hello World; Foo; Bar; Baz; Boolean; Turing; Linux Kernel; Stack; Heap; Null; NaN; True; False
+Hello World; Foo; Bar; Baz; Boolean; Turing; Linux Kernel; Stack; Heap; Trie; Queue; Null; NaN;
+True; False; None; Lorem
 """
 
 # Public figures and fictional characters: names, but not of private persons

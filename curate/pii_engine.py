@@ -196,7 +196,9 @@ class Engine:
         return ScrubResult(out_msgs, dict(sorted(counts.items())), reason, detail, spans)
 
 
-_TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister)\.?\s+$")
+_TITLE_BEFORE = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister|Herr|Frau|Sr|Sra|Señor|Señora|Mme|Mlle"
+    r"|Monsieur|Madame|Signor|Signora)\.?\s+$")
 
 WARM_UP = [
     {"role": "system", "content": "You are a support agent. Customer: Maria Garcia."},

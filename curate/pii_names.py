@@ -82,12 +82,15 @@ ha haha hahaha hahah hahahaha hah hehe heh hehehe hm hmm hmmm hmmmm mm mmm ooh o
 ahh aw aww awww ya yah yeah yea yup yep nope nah lol lmao lmfao rofl omg omfg wow ugh ew eww
 yay woo woohoo ouch oops whoa im ive id ill dont cant wont didnt doesnt isnt wasnt gonna wanna
 gotta kinda sorta anyways anyway idk tbh btw imo imho fyi thx ty np k kk ok okay okey alright
-aight hiya howdy sup yo heyy heyyy hii hiii byee xd xoxo jk pls plz
+aight hiya howdy sup yo heyy heyyy hii hiii byee xd xoxo jk pls plz g'day gday
+uh uhh uhhh um umm ummm er erm geez jeez lemme gimme hows whats thats heres theres
 hola gracias buenos buenas dias días tardes noches adios adiós vale bueno claro perfecto
 bonjour bonsoir merci salut oui non voilà monsieur madame mademoiselle hallo danke bitte tschüss
 moin servus ciao grazie prego buongiorno buonasera obrigado obrigada olá hej hoi tak dank
 señor señora sr sra herr frau signor signora
 """.split())
+MONTHS = frozenset("january february march april may june july august september october "
+                   "november december jan feb mar apr jun jul aug sep sept oct nov dec".split())
 # Titles before a name: trimmed from a detected name, a cue for what follows.
 TITLES = frozenset("""
 mr mrs ms miss mx dr prof sir madam dame lord lady president senator governor mayor judge
@@ -95,6 +98,7 @@ captain capt commander general gen colonel col major sergeant sgt officer detect
 uncle aunt auntie cousin grandma grandpa saint st rev reverend father pastor rabbi imam sister
 brother king queen prince princess coach doctor professor
 """.split())
+_ELONGATED = re.compile(r"([a-z])\1\1")
 _CAMEL = re.compile(r"^(?!(?:Mc|Mac|O'|O’|De|Di|Da|La|Le|Van|Von|Du)[A-Z])[A-Z]?[a-z]+[A-Z]")
 
 
@@ -120,11 +124,32 @@ def surnames() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def dictionary_words() -> frozenset[str]:
-    """Lower-case entries of Webster's 2nd (proper nouns there are capitalised)."""
+def web2_words() -> frozenset[str]:
+    """Lower-case entries of Webster's 2nd: words, not proper nouns, as of 1934."""
     from english_words import get_english_words_set
 
     return frozenset(w for w in get_english_words_set(["web2"]) if w.islower())
+
+
+@lru_cache(maxsize=1)
+def dictionary_words() -> frozenset[str]:
+    """Lower-case entries of Webster's 2nd (proper nouns there are capitalised), plus the
+    WordNet lemmas in en_core_web_sm's lemmatizer tables for words newer than 1934
+    ("router", "email")."""
+    words = set(web2_words())
+    try:
+        import srsly
+
+        from curate.pii_ner import MODEL_NAME
+
+        model = __import__(MODEL_NAME)
+        path = next(Path(model.__file__).parent.glob("*/lemmatizer/lookups/lookups.bin"))
+        tables = srsly.msgpack_loads(path.read_bytes())
+        for lemmas in tables["lemma_index"].values():
+            words.update(w for w in lemmas if w.isalpha())
+    except (ImportError, StopIteration, KeyError):
+        pass
+    return frozenset(words)
 
 
 @lru_cache(maxsize=1)
@@ -170,6 +195,7 @@ class NameFinder:
         self.first = given_names()
         self.last = surnames()
         self.dict = dictionary_words()
+        self.web2 = web2_words()
         self.allow = allow_words
         self.common = common_words | NOT_NAMES | INTERJECTIONS
         self.places = place_words()
@@ -189,10 +215,14 @@ class NameFinder:
         lw = raw.lower()
         if lw in self.allow or lw in self.common or lw in TITLES:
             return False
+        if _ELONGATED.search(lw):
+            return False  # "Welllll", "Ahhhh", "Whoooa"
         if fold(lw) in self.first:
             return True
         if fold(lw) in self.last and (after_title or lw not in self.dict):
             return True
+        if lw.endswith("s") and lw[:-1] in self.dict:
+            return False  # a plural: "Boys", "Teachings"
         return lw not in self.dict and lw not in self.places
 
     def person_span(self, text: str, start: int, end: int, after_title: bool = False):
@@ -212,6 +242,13 @@ class NameFinder:
         # In a name of several words a listed surname counts even when it is
         # also a dictionary word ("Lukas Schneider", "Emily Brown").
         several = len(words) > 1
+        if not several and not after_title:
+            lw = fold(_strip_poss(words[0].group())[0])
+            if lw in AMBIGUOUS or lw in self.places:
+                return None  # "Paris", "Grace", "France" alone: the name finder's cues decide
+        last = words[-1].group().lower()
+        if last in MONTHS and re.match(r"\s*\d", text[end:end + 4]):
+            return None  # "June 2021", "May 3rd"
         if not all(self.person_word(w.group(), after_title)
                    or (several and fold(_strip_poss(w.group())[0]) in self.last
                        and _is_cap(w.group()))
@@ -258,6 +295,11 @@ class NameFinder:
                     continue  # "Ana de la Cruz": counted only if a name follows
                 if not (_is_cap(w2) and self._surname_like(w2)):
                     break
+                if (lw in AMBIGUOUS or raw.lower() in self.places) and k == i + 1 and not (
+                        fold(w2) in self.first or (fold(w2) in self.last
+                                                   and w2.lower() not in self.web2)
+                        or self.unknown(w2.lower())):
+                    break  # "Royal Mail", "Will Power": a word, not a surname, follows
                 last, end = k, nxt.start() + len(w2)
                 if p2:
                     break
@@ -267,8 +309,10 @@ class NameFinder:
                 continue
             ok = False
             e = start + len(raw)
+            # a given name that is also a city ("Sydney", "Austin") needs evidence too
+            ambiguous = lw in AMBIGUOUS or raw.lower() in self.places
             if cap:
-                if lw not in AMBIGUOUS and lw not in self.common:
+                if not ambiguous and lw not in self.common:
                     ok = True
                 elif poss or self._alone(text, m.start(), e):
                     ok = True
@@ -276,7 +320,7 @@ class NameFinder:
                       and _MODAL_USE.match(text, e) is None):
                     ok = True
             elif len(lw) > 2 and _STRONG_CUE.search(text, max(0, start - 20), start) is not None:
-                ok = ((lw not in AMBIGUOUS and lw not in self.common)
+                ok = ((not ambiguous and lw not in self.common)
                       or _CLAUSE_END.match(text, e) is not None)
             if ok:
                 hits.append(Hit(start, start + len(raw), "PERSON", 0.7, prio))

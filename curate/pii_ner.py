@@ -77,7 +77,7 @@ yeah yep yes yesterday yet you you'd you'll you're you've your yours
 NEVER_NAMES = frozenset("""
 i i'm i'd i'll i've monday tuesday wednesday thursday friday saturday sunday
 january february september october november december ok okay bearer basic token
-mr mrs ms mx dr prof sir madam
+mr mrs ms mx dr prof sir madam herr frau señor señora sr sra monsieur madame mme mlle signor signora
 """.split())
 
 NAME_PARTICLES = frozenset(
@@ -211,7 +211,8 @@ _CUE = re.compile(
     r"cardholder|card holder|account holder|holder|attn|attention|signed|"
     r"hi|hello|hey|dear|thanks|thank you|thx|cheers|bye|goodbye|welcome|sorry|"
     r"morning|afternoon|evening|congrats|regards|sincerely)\b)[\s,:=]*(?:(?i:is|was)\s+)?"
-    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam)\.?\s+"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Herr|Frau|Sr|Sra|Señor|Señora|Mme|Mlle"
+    r"|Monsieur|Madame|Signor|Signora)\.?\s+"
 )
 
 

@@ -120,7 +120,7 @@ _SECRET_PREFIXED = re.compile(
 _SECRET_BEARER = re.compile(r"\b(?:Bearer|Basic|Token)\s+([A-Za-z0-9._~+/\-]{16,}=*)")
 _SECRET_CONTEXT = re.compile(
     r"(?i:\b(?:api[_ -]?key|secret(?:[_ -]?key)?|access[_ -]?(?:key|token)|auth[_ -]?token"
-    r"|client[_ -]?secret|token|password|passwd|pwd|passcode|passphrase)s?\b"
+    r"|client[_ -]?secret|token|password|passwd|pwd|passcode|passphrase|auth(?:orization)?[_ -]?code)s?\b"
     r"[\"']?\s*(?:is|was|:|=|->)\s*[\"']?)([^\s\"'`]{6,})"
 )
 _ENTROPY_TOKEN = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9_/+=\-]{24,}(?![\w/+=-])")
@@ -163,12 +163,12 @@ _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|
 _DOB = re.compile(
     r"(?i:\b(?:date\s+of\s+birth|birth\s*date|birthday|d\.?o\.?b\.?|born(?:\s+(?:on|in))?"
     r"|geburtsdatum|geboren(?:\s+am)?|fecha\s+de\s+nacimiento|nacid[oa]\s+el"
-    r"|n[ée]e?\s+le|date\s+de\s+naissance|data\s+di\s+nascita|nat[oa]\s+il)"
+    r"|n[ée]e?\s+le|date\s+de\s+naissance|data\s+di\s+nascita|nat[oa]\s+il|nac[ií]\s+el)"
     r"(?:\s+(?:is|was|of|date))?)[\s:=,()-]{0,4}(?:[^\d\n]{0,24}?)"
     r"(\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}"
     r"|(?i:\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?\s+" + _MONTH + r",?\s+\d{4})"
     r"|(?i:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
-    r"|(?<=born in )\d{4}|(?<=born )\d{4})(?![\w/-])"
+    r")(?![\w/-])"
 )
 _PHONE_EXT = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\b", re.I)
 
@@ -339,7 +339,12 @@ class PatternDetector:
             val = m.group(1).rstrip(".,;:)]}")
             # A real password/key has a digit, or a symbol, or mixed case beyond
             # the first letter; "the token expired" does not.
-            if len(val) >= 6 and (any(c.isdigit() for c in val) or not val.isalnum()
+            # Code is not a secret: `token = jwt.encode(...)`; nor is a
+            # placeholder such as your-secret-key.
+            if any(c in val for c in "(){}[]") or val.startswith(("$", "%", "<")):
+                continue
+            core = val.replace("-", "").replace("_", "")
+            if len(val) >= 6 and (any(c.isdigit() for c in val) or not core.isalnum()
                                   or any(c.isupper() for c in val[1:])):
                 add(Hit(m.start(1), m.start(1) + len(val), "SECRET", 0.8, p))
         for m in _ENTROPY_TOKEN.finditer(text):
