@@ -49,6 +49,7 @@ _BOX_OR_ZIP = re.compile(
     r"|\b(?:" + "|".join(_US_STATES) + r")\.?,?\s+\d{5}(?:-\d{4})?\b"
 )
 _SPLIT = re.compile(r"[ \t,]+")
+_BOX_OR_ZIP_HINT = re.compile(r"\d{5}|(?i:box|psc|cmr)")
 
 
 @lru_cache(maxsize=1)
@@ -139,7 +140,8 @@ class AddressFinder:
             words = _SPLIT.split(m.group(1))
             if any(w.lower().rstrip(".") in self._suffixes for w in words[1:] if w):
                 yield m
-        yield from _BOX_OR_ZIP.finditer(text)
+        if _BOX_OR_ZIP_HINT.search(text) is not None:
+            yield from _BOX_OR_ZIP.finditer(text)
 
     def _runs(self, text, toks, labels, hits) -> None:
         i, n = 0, len(toks)

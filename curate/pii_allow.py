@@ -54,7 +54,7 @@ Cloud; BigQuery; Firebase; Supabase; Snowflake; Databricks; Tableau; Power BI; L
 Oracle; QuickBooks; Xero; ChatGPT; GPT; GPT-4; OpenAI; Claude; Gemini; Bard; Copilot; Llama;
 Mistral; Ollama; LangChain; Cursor; Stack Overflow; StackOverflow; Reddit; Wikipedia; YouTube;
 Twitter; Facebook; Instagram; LinkedIn; TikTok; Snapchat; Pinterest; Twitch; Netflix; Hulu;
-Spotify; Pandora; Disney; Disney Plus; Prime Video; HBO; HBO Max; Roku; Chromecast; Plex; Steam;
+Spotify; Pandora; Bitcoin; Ethereum; Dogecoin; Coinbase; Binance; Disney; Disney Plus; Prime Video; HBO; HBO Max; Roku; Chromecast; Plex; Steam;
 Epic Games; Fortnite; Minecraft; Roblox; Xbox; PlayStation; PS5; Nintendo; Nintendo Switch;
 Switch; Kindle; Audible; Uber; Lyft; Airbnb; DoorDash; Instacart; Grubhub; Etsy; eBay; Amazon
 """

@@ -29,6 +29,7 @@ class Engine:
         self.residual = frozenset(config.residual_entities)
         self.residual_detector = pii_patterns.PatternDetector(
             self.residual, config.account_patterns)
+        self.rescan_all = config.mode != "placeholder" or not self.residual <= self.entities
         ner_ents = self.entities & pii_ner.NER_ENTITIES
         self.ner = pii_ner.NerRunner(ner_ents, config.batch_size) if ner_ents else None
         self.prefilter = config.prefilter and "DATE_TIME" not in self.entities
@@ -143,6 +144,11 @@ class Engine:
         prop = pii_ner.propagation_regex(variants)
         all_person: list[str] = []
         resolved = []
+        # The re-scan can only find something in a text whose first pass saw a
+        # residual type (then dropped by the allow-list or the threshold), when
+        # a residual type is not scrubbed at all, or when surrogates are inserted.
+        rescan = [self.rescan_all or any(h.entity in self.residual for h in hits)
+                  for hits in per_msg]
         for t, hits in zip(texts, per_msg):
             if not t:
                 resolved.append([])
@@ -176,7 +182,7 @@ class Engine:
             new, inserted, c = pii_replace.splice(t, res, replacer)
             for k, v in c.items():
                 counts[k] = counts.get(k, 0) + v
-            if self.residual and new:
+            if self.residual and new and rescan[mi]:
                 left = [h for h in self.residual_detector.detect(new)
                         if not any(h.start < b and a < h.end for a, b in inserted)]
                 if left:

@@ -51,7 +51,8 @@ walker ward will willow windy winter young ok per chi mac max sol sue pat tad te
 # Cues after which a lower-case word is taken as a name ("this is paul").
 _STRONG_CUE = re.compile(
     r"(?i:\b(?:my name is|my name's|my names|name is|name's|names|this is|i am|i'm|im|it's|its|"
-    r"call me|hi|hey|hello|dear|thanks|thank you|regards|cheers|bye|"
+    r"call me|hi|hey|hello|dear|thanks|thank you|regards|cheers|bye|ask for|"
+    r"speak (?:to|with)|speaking (?:to|with)|spoke (?:to|with)|talk to|talking to|"
     r"my (?:wife|husband|son|daughter|mom|mother|dad|father|brother|sister|friend|partner|"
     r"boss|manager|colleague|neighbou?r|grand(?:son|daughter|mother|father)))[\s,:]+)$"
 )

@@ -170,6 +170,7 @@ _DOB = re.compile(
     r"|(?i:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
     r")(?![\w/-])"
 )
+_DOB_HINT = re.compile(r"(?i)birth|dob|d\.o\.b|born|geb|naci|n[ée]e? le|nat[oa] il|naissance|nascita")
 _PHONE_EXT = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\b", re.I)
 
 
@@ -297,7 +298,7 @@ class PatternDetector:
                     add(Hit(m.start(1), m.end(1), "US_SSN", 0.7, PRIORITY["US_SSN"]))
         if "PHONE_NUMBER" in ents:
             self._phones(text, add)
-        if "DATE_OF_BIRTH" in ents:
+        if "DATE_OF_BIRTH" in ents and _DOB_HINT.search(text) is not None:
             for m in _DOB.finditer(text):
                 add(Hit(m.start(1), m.end(1), "DATE_OF_BIRTH", 0.8, PRIORITY["DATE_OF_BIRTH"]))
         if "STREET_ADDRESS" in ents:

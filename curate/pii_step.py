@@ -225,6 +225,8 @@ def _rebuild(r: dict, where: list[tuple], parsed: dict, out: list[dict]) -> dict
     return rec
 
 
+_OWN_COLUMNS = frozenset({"id", "group", "source", "provenance", "chosen", "rejected", "meta",
+                          "messages", "_reason", "_detail"})
 _MSG_REF = re.compile(r"^message (\d+) \((\w+)\)")
 
 
@@ -285,7 +287,16 @@ def scrub_pii(frame: pl.DataFrame, cfg: PiiStepConfig) -> StepResult:
         rejected.append(rec["rejected"])
         reasons.append(None)
         details.append(None)
+    # Columns earlier steps filled with record ids (near_dedup's `cluster`
+    # names the kept member) follow the id replacement.
+    id_map = {r["id"]: new for r, new in zip(rows, ids) if new != r["id"]}
+    id_cols = []
+    if id_map:
+        for col, dtype in frame.schema.items():
+            if dtype == pl.String and col not in _OWN_COLUMNS:
+                id_cols.append(pl.col(col).replace(id_map))
     df = frame.with_columns(
+        *id_cols,
         pl.Series("id", ids, dtype=pl.String),
         pl.Series("group", groups, dtype=pl.String),
         pl.Series("messages", new_msgs, dtype=frame.schema["messages"]),
