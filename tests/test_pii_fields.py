@@ -5,8 +5,6 @@ Real presidio/spaCy engine through the PII step; a full `curate run` then greps 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -17,9 +15,9 @@ from curate.frame import records_to_frame
 from curate.pii_step import PiiStepConfig, scrub_pii, stable_hash_id
 from schemas.messages import Message
 from schemas.record import Record
+from test_pii_run import run_and_read
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 
 # Planted values: none of them may survive anywhere.
 EMAIL = "maria.garcia@gmail.com"
@@ -122,17 +120,7 @@ def test_pii_in_ids_names_tool_calls_and_results_reaches_no_file_a_run_writes(tm
     inp.parent.mkdir()
     _write_inputs(inp)
     out = tmp_path / "run"
-    log = tmp_path / "run.log"
-    with open(log, "w") as fh:
-        r = subprocess.run([sys.executable, "-m", "curate", "run", str(inp.parent), "--out", str(out)],
-                           cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
-    assert r.returncode == 0, log.read_text()
-    texts = {"run.log": log.read_text()}
-    for p in out.rglob("*"):
-        if p.is_file():
-            texts[str(p.relative_to(out))] = (str(pl.read_parquet(p).rows()) if p.suffix == ".parquet"
-                                              else p.read_text(errors="replace"))
-    assert {"train.chatml.jsonl", "rejects.jsonl", "manifest.json", "report.html"} <= set(texts)
+    texts = run_and_read(str(inp.parent), out, tmp_path / "run.log")
     leaks = sorted({(v, name) for v in PLANTED for name, t in texts.items() if v in t})
     assert leaks == []
     exported = [json.loads(line) for f in out.glob("*.chatml.jsonl")
