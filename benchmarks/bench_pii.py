@@ -239,6 +239,43 @@ def profile_where(convs, workers_cfg) -> list[tuple[str, float]]:
 
 # ------------------------------------------------------------------ main
 
+def report_handwritten(title: str, hand, systems) -> None:
+    convs = [list(c.messages) for c in hand]
+    n_turns = sum(len(c) for c in convs)
+    print(f"\n{title}: {len(hand)} conversations, {n_turns} turns, "
+          f"{sum(len(c.pii) for c in hand)} planted values, {sum(len(c.keep) for c in hand)} "
+          f"controls; locales {dict(Counter(c.locale for c in hand).most_common())}")
+    scored = []
+    for s in systems:
+        out, dt = timed(s, convs)
+        scored.append((s.label, score_handwritten(hand, out), len(convs) / dt))
+    print(f"{'leaked (of planted)':<22}{'n':>5}" + "".join(f"{lab:>22}" for lab, _s, _r in scored))
+    for t in TYPES:
+        n = scored[0][1][0][t]
+        if not n:
+            continue
+        row = f"{t:<22}{n:>5}"
+        for _lab, (_total, leaks, *_), _r in scored:
+            row += f"{f'{leaks[t]} ({leaks[t] / n:.1%})':>22}"
+        print(row)
+    n = sum(scored[0][1][0][t] for t in STRUCTURED)
+    row = f"{'structured (6 types)':<22}{n:>5}"
+    for _lab, (_total, leaks, *_), _r in scored:
+        k = sum(leaks[t] for t in STRUCTURED)
+        row += f"{f'{k} ({k / n:.1%})':>22}"
+    print(row)
+    row = f"{'controls destroyed':<22}{scored[0][1][2]:>5}"
+    for _lab, (_t, _l, kt, kl, _e), _r in scored:
+        row += f"{f'{kl} ({kl / kt:.1%})':>22}"
+    print(row)
+    print(f"{'conversations/s':<27}" + "".join(f"{r:>22.0f}" for _l, _s, r in scored))
+    for lab, (*_, ex), _r in scored:
+        if ex:
+            print(f"  {lab} misses: " + "; ".join(
+                f"{k}: {', '.join(v[:10])}" + (f" (+{len(v) - 10})" if len(v) > 10 else "")
+                for k, v in sorted(ex.items())))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
@@ -258,44 +295,14 @@ def main() -> None:
     systems.append(ours1)
 
     # 1. hand-written -------------------------------------------------------
-    hand = load_handwritten()
-    convs = [list(c.messages) for c in hand]
-    n_turns = sum(len(c) for c in convs)
-    print(f"\n1. hand-written set: {len(hand)} conversations, {n_turns} turns, "
-          f"{sum(len(c.pii) for c in hand)} planted values, {sum(len(c.keep) for c in hand)} "
-          f"controls; locales {dict(Counter(c.locale for c in hand).most_common())}")
-    scored = []
-    for s in systems:
-        out, dt = timed(s, convs)
-        scored.append((s.label, score_handwritten(hand, out), len(convs) / dt))
-    head = f"{'leaked (of planted)':<22}{'n':>5}" + "".join(f"{lab:>22}" for lab, _s, _r in scored)
-    print(head)
-    for t in TYPES:
-        n = scored[0][1][0][t]
-        if not n:
-            continue
-        row = f"{t:<22}{n:>5}"
-        for _lab, (total, leaks, *_), _r in scored:
-            row += f"{f'{leaks[t]} ({leaks[t] / n:.1%})':>22}"
-        print(row)
-    for name, keys in (("structured (6 types)", STRUCTURED),):
-        n = sum(scored[0][1][0][t] for t in keys)
-        row = f"{name:<22}{n:>5}"
-        for _lab, (total, leaks, *_), _r in scored:
-            k = sum(leaks[t] for t in keys)
-            row += f"{f'{k} ({k / n:.1%})':>22}"
-        print(row)
-    row = f"{'controls destroyed':<22}{scored[0][1][2]:>5}"
-    for _lab, (_t, _l, kt, kl, _e), _r in scored:
-        row += f"{f'{kl} ({kl / kt:.1%})':>22}"
-    print(row)
-    row = f"{'conversations/s':<27}" + "".join(f"{r:>22.0f}" for _l, _s, r in scored)
-    print(row)
-    for lab, (*_, ex), _r in scored:
-        if ex:
-            print(f"  {lab}: " + "; ".join(f"{k}: {', '.join(v[:12])}" + (" ..." if len(v) > 12
-                                                                        else "")
-                                           for k, v in sorted(ex.items())))
+    from benchmarks.pii_eval_set import DATA_DIR
+
+    for title, path in (
+            ("1a. hand-written set (dev: its misses were looked at while building)",
+             DATA_DIR / "pii_handwritten.txt"),
+            ("1b. hand-written held-out set (scored once, nothing changed after)",
+             DATA_DIR / "pii_handwritten_heldout.txt")):
+        report_handwritten(title, load_handwritten(path), systems)
 
     # 2. real corpora -------------------------------------------------------
     corpora = {"chatterbot-corpus (en)": load_chatterbot(),

