@@ -170,7 +170,7 @@ _DOB = re.compile(
     r"|(?i:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
     r")(?![\w/-])"
 )
-_DOB_HINT = re.compile(r"(?i)birth|dob|d\.o\.b|born|geb|naci|n[ée]e? le|nat[oa] il|naissance|nascita")
+_DOB_HINT = re.compile(r"(?i)birth|dob|d\.o\.b|born|geb|nac[ií]|n[ée]e? le|nat[oa] il|naissance|nascita")
 _PHONE_EXT = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\b", re.I)
 
 
