@@ -72,6 +72,8 @@ _STREET_STOP = frozenset(
     "be me you i we they he she his her their version update are was were has have had".split())
 _CLEAN = re.compile(r"^[(]+|[.,;)\n]+$")
 _FEATURE_CLEAN = re.compile(r"(^[\W]*)|([^.\w]*$)")
+_BOX_GROUP = frozenset("psc cmr unit rr hc rural route highway contract star".split())
+_BOX_TYPE = frozenset("po p o box post office pob drawer bin caller firm".split())
 _OCCUPANCY = frozenset(
     "apt apartment suite ste unit flat floor fl room rm bldg building dept lot trlr space spc "
     "hangar slip pier stop lbby lobby ofc office ph penthouse rear side uppr lowr frnt # no "
@@ -212,6 +214,10 @@ def _plausible(tok: str, label: str) -> bool:
         return re.fullmatch(r"\d{1,6}[A-Za-z]?(?:-\d{1,4})?", t) is not None
     if label == "StreetNamePostType":
         return t.lower().rstrip(".") in _suffix_set()
+    if label == "USPSBoxGroupType":
+        return t.lower().replace(".", "") in _BOX_GROUP
+    if label == "USPSBoxType":
+        return t.lower().replace(".", "") in _BOX_TYPE
     if label in ("OccupancyType", "SubaddressType"):
         return t.lower().rstrip(".") in _OCCUPANCY
     if label in ("OccupancyIdentifier", "SubaddressIdentifier"):
