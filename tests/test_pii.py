@@ -64,6 +64,8 @@ def scrub_one(scrubber, text: str, role: str = "user") -> str:
      "Ship it to <STREET_ADDRESS_1> please."),
     ("Account ACC-00482193, order ORD-2024-558812, ticket #4829103.",
      "Account <ACCOUNT_ID_1>, order <ACCOUNT_ID_2>, ticket #<ACCOUNT_ID_3>."),
+    ("Sort code 20-32-06, account 73849216; MRN: 00817263",
+     "Sort code 20-32-06, account <ACCOUNT_ID_1>; MRN: <ACCOUNT_ID_2>"),
     ("Our key is sk_live_4eC39HqLyjWDarjtT1zdp7dc, token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
      "Our key is <SECRET_1>, token <SECRET_2>"),
     ("Header: Authorization: Bearer q8Zr2LmX0vKpT4sWn7YbHc3D",
