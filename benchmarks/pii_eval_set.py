@@ -23,6 +23,7 @@ import string
 import sys
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 # Company, product and agent names: not personal data, must survive scrubbing.
 COMPANY = "Acme Cloud"
@@ -598,6 +599,94 @@ def handwritten_conversations() -> list[EvalConversation]:
             spans.append(Span(start, start + len(name), "PERSON", name))
         msg = EvalMessage("user", text, tuple(sorted(spans, key=lambda s: s.start)))
         out.append(EvalConversation(f"hand-{i:03d}", (msg,)))
+    return out
+
+
+# --------------------------------------------------------------------------
+# data this project did not generate: the hand-written set and real corpora
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+_ROLES = {"S": "system", "U": "user", "A": "assistant", "T": "tool"}
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A hand-written conversation: its turns, the values that must go, the strings that must stay."""
+
+    id: str
+    locale: str
+    messages: tuple[dict, ...]
+    pii: tuple[tuple[str, str], ...]  # (type, value)
+    keep: tuple[str, ...]
+
+
+def load_handwritten(path: Path | None = None) -> list[Planted]:
+    """Parse benchmarks/data/pii_handwritten.txt (format in its header)."""
+    path = path or DATA_DIR / "pii_handwritten.txt"
+    out: list[Planted] = []
+    cur = None
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("=== "):
+            if cur:
+                out.append(Planted(cur[0], cur[1], tuple(cur[2]), tuple(cur[3]), tuple(cur[4])))
+            cid, locale = line[4:].split()
+            cur = (cid, locale, [], [], [])
+        elif cur is None:
+            raise ValueError(f"{path}:{n}: text before the first '=== id locale' line")
+        elif line[:3] in ("S: ", "U: ", "A: ", "T: "):
+            cur[2].append({"role": _ROLES[line[0]], "content": line[3:].replace("\\n", "\n")})
+        elif line.startswith("PII "):
+            typ, value = line[4:].split(": ", 1)
+            cur[3].append((typ, value))
+        elif line.startswith("KEEP: "):
+            cur[4].append(line[6:])
+        else:
+            raise ValueError(f"{path}:{n}: cannot parse {line[:40]!r}")
+    if cur:
+        out.append(Planted(cur[0], cur[1], tuple(cur[2]), tuple(cur[3]), tuple(cur[4])))
+    for c in out:
+        text = "\n".join(m["content"] for m in c.messages)
+        for typ, v in c.pii:
+            if v not in text:
+                raise ValueError(f"{path}: {c.id}: planted {typ} {v!r} is not in the text")
+        for v in c.keep:
+            if v not in text:
+                raise ValueError(f"{path}: {c.id}: control {v!r} is not in the text")
+    return out
+
+
+def load_chatterbot() -> list[list[dict]]:
+    """chatterbot-corpus (PyPI) English conversations as user/assistant turns."""
+    import chatterbot_corpus
+    import yaml
+
+    root = Path(chatterbot_corpus.__file__).parent / "data" / "english"
+    out = []
+    for f in sorted(root.glob("*.yml")):
+        for conv in yaml.safe_load(f.read_text(encoding="utf-8")).get("conversations", []):
+            turns = [str(t) for t in conv if str(t).strip()]
+            if turns:
+                out.append([{"role": "user" if i % 2 == 0 else "assistant", "content": t}
+                            for i, t in enumerate(turns)])
+    return out
+
+
+def load_chitchat(limit: int | None = None) -> list[list[dict]]:
+    """chitchat-dataset (PyPI, BYU PCC): each sender's run of messages is one turn."""
+    import json
+
+    import chitchat_dataset
+
+    data = json.loads((Path(chitchat_dataset.__file__).parent / "dataset.json").read_text())
+    out = []
+    for key in sorted(data)[:limit]:
+        turns = [" ".join(u["text"] for u in run) for run in data[key]["messages"]]
+        turns = [t for t in turns if t.strip()]
+        if turns:
+            out.append([{"role": "user" if i % 2 == 0 else "assistant", "content": t}
+                        for i, t in enumerate(turns)])
     return out
 
 

