@@ -23,6 +23,8 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                    help="general instruction data to blend into train (see --mix-fraction)")
     p.add_argument("--mix-fraction", type=float, default=None, help="target fraction of train (default 0.05)")
     p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
+    p.add_argument("--semantic-dedup", action="store_true",
+                   help="reject paraphrases by sentence embeddings and keep related conversations in one split")
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
     p.add_argument("--set", action="append", default=[], metavar="STEP.FIELD=VALUE",
                    help="override one config value, e.g. --set near_dedup.threshold=0.7")
@@ -58,6 +60,8 @@ def run_cli(args: argparse.Namespace) -> int:
         overrides["mix.fraction"] = args.mix_fraction
     if args.perplexity:
         overrides["perplexity.enabled"] = True
+    if args.semantic_dedup:
+        overrides["semantic_dedup.enabled"] = True
     if args.no_pii:
         overrides["pii.enabled"] = False
     cfg = load_config(args.config, overrides)

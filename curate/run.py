@@ -17,7 +17,7 @@ from curate.frame import empty_frame, full_text
 from curate.ingest import discover, ingest_step
 from curate.mix import mix_general
 from curate.normalize import normalize
-from curate.pipeline import (RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
+from curate.pipeline import (CACHE_DIR, RunResult, Step, StepCache, _h, _versions, drop_raw_intermediates, input_entries,
                              run_steps, tool_version)
 from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
@@ -55,8 +55,12 @@ def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | Non
     return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids), known
 
 
-def optional_steps(cfg: PipelineConfig) -> list[Step]:
-    """Quality, perplexity and PII steps, each when enabled."""
+def optional_steps(cfg: PipelineConfig, cache_dir: Path | None = None) -> list[Step]:
+    """Quality, perplexity, PII and semantic dedup steps, each when enabled.
+
+    Semantic dedup comes last: it embeds fewer records (junk already gone), on the
+    scrubbed text that ships; ``cache_dir`` keeps its embeddings between runs.
+    """
     from curate.perplexity import PerplexityConfig, filter_perplexity
     from curate.pii_step import PiiStepConfig, scrub_pii
     from curate.quality import QualityConfig, filter_quality
@@ -69,6 +73,11 @@ def optional_steps(cfg: PipelineConfig) -> list[Step]:
     if cfg.pii.get("enabled", True):
         pcfg = PiiStepConfig(**cfg.pii)
         steps.append(Step("pii", pcfg, lambda f: scrub_pii(f, pcfg)))
+    if cfg.semantic_dedup.enabled:
+        from curate.semantic import semantic_dedup
+
+        steps.append(Step("semantic_dedup", cfg.semantic_dedup,
+                          lambda f: semantic_dedup(f, cfg.semantic_dedup, cache_dir)))
     return steps
 
 
@@ -88,13 +97,14 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
     """Run the whole pipeline into ``out_dir``, reusing finished steps."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    p = plan(inputs, cfg)
+    p = plan(inputs, cfg, out / CACHE_DIR / "embeddings")
     final, results, reused, timings = run_steps(p.steps, p.root_key, empty_frame, StepCache(out), on_step)
     return finish(p, out, cfg, final, results, reused, timings)
 
 
-def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
-    """Discover and hash inputs, load indexes and eval sets, and build the step list."""
+def plan(inputs: list[str], cfg: PipelineConfig, cache_dir: Path | None = None) -> Plan:
+    """Discover and hash inputs, load indexes and eval sets, and build the step list
+    (``cache_dir``: where steps may keep caches that outlive a step, e.g. embeddings)."""
     files, notes = discover(inputs)
     inputs_m = input_entries(files)
     exact_index, old_sigs, old_ids, known_groups = _corpus_index(cfg.against)
@@ -113,7 +123,7 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
         Step("normalize", cfg.normalize, lambda f: normalize(f, cfg.normalize)),
         Step("exact_dedup", (cfg.exact_dedup, against_digest), lambda f: exact_dedup(f, cfg.exact_dedup, exact_index)),
         Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
-        *optional_steps(cfg),
+        *optional_steps(cfg, cache_dir),
         Step("split", (cfg.split, against_digest), lambda f: split_by_group(f, cfg.split, known_groups)),
         Step("mix", (cfg.mix, mix_digest, cfg.near_dedup, cfg.exact_dedup),
              lambda f: mix_general(f, cfg.mix, cfg.near_dedup, cfg.exact_dedup), adds_records=True),
@@ -149,7 +159,7 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
     assert totals["records_in"] == totals["kept"] + totals["rejected"], totals
     splits = {s: int((exp.kept["split"] == s).sum()) if exp.kept.height else 0 for s in SPLITS}
     extra_pk = ["presidio-analyzer", "spacy"] if any(s.name == "pii" for s in steps) else []
-    if any(s.name == "perplexity" for s in steps):
+    if any(s.name in ("perplexity", "semantic_dedup") for s in steps):
         extra_pk += ["torch", "transformers"]
     manifest = Manifest(
         tool_version=tool_version(), inputs=inputs_m, config=cfg.model_dump(mode="json"),

@@ -70,6 +70,10 @@ def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] 
         if c is not None and c != i:
             # a cluster id is a record id; tie the cluster to this record's group
             uf.union("g:" + g, "c:" + c)
+    if "semantic_component" in frame.columns:  # paraphrase neighbourhoods (curate.semantic)
+        for g, c in zip(groups, frame["semantic_component"].to_list()):
+            if c is not None:
+                uf.union("g:" + g, "c:" + c)
     for g, i in zip(groups, ids):
         uf.union("g:" + g, "c:" + i)
     comp = [uf.find("g:" + g) for g in groups]
