@@ -71,6 +71,11 @@ class SemanticDedupConfig(BaseModel):
                           "(never rejected for it). 0.75 finds 68% of reworded conversation pairs with 2 of 40 "
                           "conversation non-pairs over it; a false edge only merges two components. null = no "
                           "split edges.")
+    max_component_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.15, description="Largest share of the kept records one related component may hold. Where chains of "
+                          "related pairs would join a whole topic into one component (template-made data), "
+                          "related_threshold is raised by 0.01 until none is bigger, at most to `threshold`; "
+                          "the value used is stats.related_threshold_used.")
     keep_score: str | None = Field(
         "quality_score", description="Column whose highest value decides which member of a neighbourhood is "
                                      "kept (then input order). A column absent from the frame is ignored: the "
@@ -228,6 +233,24 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
     return np.asarray([find(i) for i in range(n)], dtype=np.int64)
 
 
+def related_components(n: int, pairs: np.ndarray, sims: np.ndarray, alive: np.ndarray, threshold: float,
+                       ceiling: float, max_share: float) -> tuple[np.ndarray, float, int]:
+    """Components of the alive records joined by pairs at >= the lowest threshold (from `threshold` up in
+    steps of 0.01, at most `ceiling`) whose largest component holds at most `max_share` of the alive records.
+
+    Returns ``(component label per index, threshold used, number of edges used)``.
+    """
+    limit = max(2, int(max_share * int(alive.sum())))
+    both = alive[pairs[:, 0]] & alive[pairs[:, 1]]
+    t = threshold
+    while True:
+        rel = both & (sims >= np.float32(t) - np.float32(1e-6))
+        comp = components(n, pairs[rel])
+        if np.bincount(comp, minlength=n).max() <= limit or t >= ceiling:
+            return comp, round(t, 4), int(rel.sum())
+        t = min(ceiling, round(t + 0.01, 4))
+
+
 # --------------------------------------------------------------------------- step
 
 
@@ -236,8 +259,9 @@ def semantic_dedup(frame: pl.DataFrame, cfg: SemanticDedupConfig, cache_dir: Pat
     """Reject paraphrase-level duplicates (``dedup.semantic_duplicate``, detail ``semantic duplicate of ID
     (cosine C)``) and add ``semantic_component`` for the split. Disabled: keeps everything, no model loaded.
 
-    ``stats`` (additive): ``pairs_duplicate`` and ``pairs_related`` (pairs found over this frame),
-    ``kept_by_score`` (1 per call when ``keep_score`` decided ties, else 0).
+    ``stats``: ``pairs_duplicate`` and ``pairs_related`` (pairs used over this frame), ``kept_by_score``
+    (1 when a ``keep_score`` column decided, else 0), ``related_threshold_used`` (see
+    ``max_component_share``; the step is global, so this one is not summed over shards).
     """
     base = frame.drop(COMPONENT_COLUMN) if COMPONENT_COLUMN in frame.columns else frame
     n = base.height
@@ -260,11 +284,10 @@ def semantic_dedup(frame: pl.DataFrame, cfg: SemanticDedupConfig, cache_dir: Pat
             details[i] = f"semantic duplicate of {ids[rep[i]]} (cosine {float(cos[i]):.4f})"
         alive = rep < 0
     comp_col: list[str | None] = [None] * n
-    n_related = 0
+    n_related, used = 0, cfg.related_threshold
     if cfg.related_threshold is not None and len(pairs):
-        rel = (sims >= np.float32(cfg.related_threshold) - np.float32(1e-6)) & alive[pairs[:, 0]] & alive[pairs[:, 1]]
-        n_related = int(rel.sum())
-        comp = components(n, pairs[rel])
+        comp, used, n_related = related_components(n, pairs, sims, alive, cfg.related_threshold,
+                                                   cfg.threshold, cfg.max_component_share)
         sizes = np.bincount(comp, minlength=n)
         for i in range(n):
             if alive[i] and sizes[comp[i]] > 1:
@@ -276,5 +299,6 @@ def semantic_dedup(frame: pl.DataFrame, cfg: SemanticDedupConfig, cache_dir: Pat
     )
     by_score = bool(cfg.keep_score and cfg.keep_score in base.columns)
     stats = {"pairs_duplicate": float(n_dup_pairs), "pairs_related": float(n_related),
+             "related_threshold_used": float(used) if used is not None else 0.0,
              "kept_by_score": float(by_score)}
     return partition(STEP, annotated, stats)

@@ -310,3 +310,19 @@ def test_the_packaged_model_is_checksum_verified_and_a_changed_file_is_refused(t
     assert verify_embedding_model(copy) == [f"{copy / 'config.json'} does not match its pinned sha256"]
     with pytest.raises(ModelNotFoundError, match="never downloaded"):
         resolve_embedding_model(str(tmp_path / "no-such-model"))
+
+
+def test_a_related_component_never_exceeds_its_share_the_threshold_rises_instead():
+    from curate.semantic import neighbour_pairs, related_components
+
+    # 40 records on a chain: each is related to the next at ~0.80, and 20 disjoint pairs at ~0.95.
+    n = 40
+    pairs = np.array([[i, i + 1] for i in range(n - 1)], dtype=np.int64)
+    sims = np.where(np.arange(n - 1) % 2 == 0, 0.95, 0.80).astype(np.float32)
+    alive = np.ones(n, dtype=bool)
+    comp, used, edges = related_components(n, pairs, sims, alive, 0.75, 0.92, max_share=0.15)
+    assert used == 0.81 and edges == 20  # at 0.75 the chain is one component of 40 (100% > 15%)
+    assert np.bincount(comp).max() == 2
+    comp, used, _ = related_components(n, pairs, sims, alive, 0.75, 0.92, max_share=1.0)
+    assert used == 0.75 and np.bincount(comp).max() == n
+    assert neighbour_pairs(np.zeros((0, 4), dtype=np.float32), 0.5)[0].shape == (0, 2)
