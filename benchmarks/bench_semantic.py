@@ -25,6 +25,7 @@ search sees real-looking density without embedding 100k texts.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -112,6 +113,24 @@ def plain_loop(enc, texts: list[str], batch: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def part_ab(n: int, rounds: int, device: str) -> dict:
+    """Ours and the plain loop alternately on the same texts in one process: a fair ratio on a busy machine."""
+    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder
+
+    texts = [conversation_text(c) for c in chitchat_texts(n)]
+    enc = load_encoder(EmbedConfig(device=device))
+    batch = CPU_BATCH_SIZE if enc.device.type == "cpu" else CUDA_BATCH_SIZE
+    ours, plain = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        encode(enc, texts, batch_size=batch)
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        plain_loop(enc, texts, batch)
+        plain.append(time.perf_counter() - t0)
+    return {"part": "ab", "n": len(texts), "ours": ours, "plain": plain}
+
+
 def scaled_vectors(path: str, n: int) -> np.ndarray:
     """`n` vectors: the real ones, then random rotations of them (unrelated blocks, same structure)."""
     base = np.load(path).astype(np.float32)
@@ -142,8 +161,8 @@ def part_search(path: str, n: int, impl: str, threshold: float, truth: str | Non
         index = faiss.IndexFlatIP(x.shape[1])
         index.add(x)
         lims, _, ids = index.range_search(x, threshold - 1e-6)
-        rows = np.repeat(np.arange(n), np.diff(lims))
-        keep = ids > rows
+        rows = np.repeat(np.arange(n), np.diff(lims).astype(np.int64))
+        keep = ids.astype(np.int64) > rows
         pairs = np.stack([rows[keep], ids[keep]], 1)
     else:
         from usearch.index import Index
@@ -206,11 +225,17 @@ def main() -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--skip-plain", action="store_true", help="do not run the plain transformers loop")
     ap.add_argument("--no-ann", action="store_true", help="skip faiss / usearch")
+    ap.add_argument("--ab", type=int, default=0, metavar="N",
+                    help="also time ours and the plain loop alternately on N conversations (fair on a busy machine)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --ab")
+    ap.add_argument("--vectors", help="search these saved embeddings (.npy) instead of embedding first")
     ap.add_argument("--part", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part:
         kind, *rest = args.part
-        if kind == "embed":
+        if kind == "ab":
+            res = part_ab(int(rest[0]), int(rest[1]), rest[2])
+        elif kind == "embed":
             res = part_embed(int(rest[0]), rest[1], rest[2], rest[3] if len(rest) > 3 and rest[3] else None)
         else:
             res = part_search(rest[0], int(rest[1]), rest[2], float(rest[3]), rest[4] if len(rest) > 4 else None)
@@ -223,7 +248,7 @@ def main() -> int:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_semantic_{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
     print(f"cpu threads: torch default, {os.cpu_count()} cores visible; device {args.device}")
-    vec_path = None
+    vec_path = args.vectors
     for n in [int(s) for s in args.sizes.split(",") if s]:
         path = str(tmp / f"vecs_{n}.npy")
         ours = run_part(["embed", str(n), "ours", args.device, path])
@@ -240,6 +265,12 @@ def main() -> int:
                   + (f", CUDA peak {plain['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in plain else "")
                   + f"; speed-up {ours['conv_per_s'] / plain['conv_per_s']:.2f}x; max |ours - plain| {diff:.2e}",
                   flush=True)
+    if args.ab:
+        r = run_part(["ab", str(args.ab), str(args.rounds), args.device])
+        print(f"alternating, {r['n']} conv x {args.rounds} rounds: ours {min(r['ours']):.1f} s (rounds "
+              f"{', '.join(f'{x:.1f}' for x in r['ours'])}), plain {min(r['plain']):.1f} s (rounds "
+              f"{', '.join(f'{x:.1f}' for x in r['plain'])}); best vs best {min(r['plain']) / min(r['ours']):.2f}x",
+              flush=True)
     if vec_path is None:
         return 0
     retention(vec_path)
@@ -247,6 +278,11 @@ def main() -> int:
     for n in [int(s) for s in args.search_sizes.split(",") if s]:
         truth = str(tmp / f"truth_{n}.npy")
         for impl in impls:
+            module = {"faiss": "faiss", "usearch": "usearch"}.get(impl)
+            if module and importlib.util.find_spec(module) is None:
+                print(f"search {n:>7} {impl}: skipped (not a project dependency: pip install "
+                      f"{'faiss-cpu==1.15.1' if impl == 'faiss' else 'usearch==2.26.6'})")
+                continue
             try:
                 r = run_part(["search", vec_path, str(n), impl, str(threshold), truth])
             except SystemExit as e:
