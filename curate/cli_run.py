@@ -28,6 +28,8 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-meta", nargs="+", action="extend", default=[], metavar="FIELD",
                    help="metadata fields to keep in the exported rows' meta.fields (PII-scrubbed)")
     p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
+    p.add_argument("--semantic-dedup", action="store_true",
+                   help="reject paraphrases by sentence embeddings and keep related conversations in one split")
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
     p.add_argument("--system-prompt", metavar="TEXT|@FILE",
                    help="system turn for every exported record: replaces an existing one (see export.system_prompt)")
@@ -79,6 +81,8 @@ def run_cli(args: argparse.Namespace) -> int:
         overrides["select.keep_meta"] = args.keep_meta
     if args.perplexity:
         overrides["perplexity.enabled"] = True
+    if args.semantic_dedup:
+        overrides["semantic_dedup.enabled"] = True
     if args.no_pii:
         overrides["pii.enabled"] = False
     if args.system_prompt:

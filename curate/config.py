@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from curate.console import fail
 from curate.handoff import HandoffConfig
 from curate.system_prompt import SystemPromptConfig
+from curate.semantic import SemanticDedupConfig
 
 DEFAULT_SPEAKERS = {
     "agent": "assistant", "assistant": "assistant", "support": "assistant", "bot": "assistant",
@@ -166,6 +167,8 @@ class PipelineConfig(Frozen):
     quality: dict[str, Any] = Field(default_factory=dict, description="QualityConfig fields.")
     perplexity: dict[str, Any] = Field(default_factory=lambda: {"enabled": False}, description="PerplexityConfig fields.")
     pii: dict[str, Any] = Field(default_factory=dict, description="PiiConfig fields.")
+    semantic_dedup: SemanticDedupConfig = Field(default_factory=SemanticDedupConfig,
+                                                description="Paraphrase dedup and split edges by sentence embeddings.")
     split: SplitConfig = SplitConfig()
     decontam: DecontamConfig = DecontamConfig()
     mix: MixConfig = MixConfig()

@@ -19,7 +19,7 @@ from curate.ingest import IngestError, discover, ingest_step
 from curate.mix import mix_general
 from curate.normalize import normalize
 from curate.select import select_pii, select_records
-from curate.pipeline import (RunResult, Step, StepCache, _fault_pause, _h, _versions, drop_raw_intermediates,
+from curate.pipeline import (CACHE_DIR, RunResult, Step, StepCache, _fault_pause, _h, _versions, drop_raw_intermediates,
                              input_entries, run_steps, tool_version)
 from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
@@ -80,6 +80,16 @@ def optional_steps(cfg: PipelineConfig) -> list[Step]:
     return steps
 
 
+def semantic_steps(cfg: PipelineConfig, cache_dir: Path | None = None) -> list[Step]:
+    """Semantic dedup when enabled, after near-dedup: it embeds fewer records (junk and copies already
+    gone), on the scrubbed text that ships; ``cache_dir`` keeps its embeddings between runs."""
+    if not cfg.semantic_dedup.enabled:
+        return []
+    from curate.semantic import semantic_dedup
+
+    return [Step("semantic_dedup", cfg.semantic_dedup, lambda f: semantic_dedup(f, cfg.semantic_dedup, cache_dir))]
+
+
 @dataclass
 class Plan:
     """Everything a run needs before its first step: the steps with their cache keys' inputs."""
@@ -103,7 +113,7 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
 
     out = Path(out_dir)
     check_out_not_in_inputs(out, [*inputs, *cfg.mix.files, *cfg.decontam.eval_files])
-    p = plan(inputs, cfg)  # bad inputs fail here, before anything is created
+    p = plan(inputs, cfg, out / CACHE_DIR / "embeddings")  # bad inputs fail here, before anything is created
     with RunLock(out):
         refuse_foreign(out, output_names(list(cfg.export.formats)), force)
         clean_stale(out)
@@ -117,8 +127,9 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
                       keep_intermediates=keep_intermediates)
 
 
-def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
-    """Discover and hash inputs, load indexes and eval sets, and build the step list."""
+def plan(inputs: list[str], cfg: PipelineConfig, cache_dir: Path | None = None) -> Plan:
+    """Discover and hash inputs, load indexes and eval sets, and build the step list
+    (``cache_dir``: where steps may keep caches that outlive a step, e.g. embeddings)."""
     files, notes = discover(inputs)
     inputs_m = input_entries(files)
     exact_index, old_sigs, old_ids, known_groups, old_splits = _corpus_index(cfg.against)
@@ -143,6 +154,7 @@ def plan(inputs: list[str], cfg: PipelineConfig) -> Plan:
         Step("exact_dedup", (cfg.exact_dedup, against_digest), lambda f: exact_dedup(f, cfg.exact_dedup, exact_index)),
         *optional_steps(cfg),
         Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
+        *semantic_steps(cfg, cache_dir),
         Step("split", (cfg.split, cfg.near_dedup, cfg.decontam.ngram, against_digest),
              lambda f: split_by_group(f, cfg.split, known_groups, cfg.near_dedup, ngram=cfg.decontam.ngram,
                                       earlier=(old_sigs, old_splits) if old_sigs is not None else None)),
@@ -216,7 +228,7 @@ def _finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, result
     kept_figures, warnings = retention(reports, exp.kept, cfg.report.warn_step_share, cfg.split)
     failures = leak_failures(leak)
     extra_pk = ["presidio-analyzer", "spacy"] if any(s.name == "pii" for s in steps) else []
-    if any(s.name == "perplexity" for s in steps):
+    if any(s.name in ("perplexity", "semantic_dedup") for s in steps):
         extra_pk += ["torch", "transformers"]
     manifest = Manifest(
         tool_version=tool_version(), inputs=inputs_m, config=cfg.model_dump(mode="json"),

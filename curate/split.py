@@ -115,7 +115,12 @@ def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] 
 
     near = near or NearDedupConfig()
     keys = stable_group_keys(frame)
-    g = build_graph(frame, cfg, near, keys, extra_edges, ngram)
+    extra = list(extra_edges)
+    if "semantic_component" in frame.columns:  # paraphrase neighbourhoods (curate.semantic): one edge to the first member
+        first: dict[str, int] = {}
+        pairs = [(i, first.setdefault(c, i)) for i, c in enumerate(frame["semantic_component"].to_list()) if c is not None]
+        extra.append(np.array([p for p in pairs if p[0] != p[1]], dtype=np.int64).reshape(-1, 2))
+    g = build_graph(frame, cfg, near, keys, extra, ngram)
     n = frame.height
     comp = g.component
     # The component's key: its smallest group key (independent of row order and of paths).

@@ -1,0 +1,299 @@
+"""Throughput and peak memory of semantic dedup: embedding and neighbour search, next to baselines.
+
+Data: real chat conversations from the PyPI package ``chitchat-dataset``
+(0.9.0; 7,168 conversations, cut into windows of 4 turns: user, assistant,
+user, assistant), never text this project made. Each measurement runs in a
+fresh subprocess so its peak RSS is its own.
+
+- embed, ours: `curate.embed.embed_texts` (tokenize once, length-sorted
+  batches, mean pooling, L2 norm; fp32 on CPU, bf16 on CUDA), no cache.
+- embed, plain: the loop a user would write with transformers: batches in
+  input order, tokenizer(padding=True) per batch, same model, mean pooling,
+  same batch size and dtype.
+- search, ours: `curate.semantic.neighbour_pairs` (exact, blocked numpy
+  matrix products, upper triangle only).
+- search, faiss: ``faiss.IndexFlatIP.range_search`` (exact), if installed.
+- search, usearch: an HNSW index (``usearch``), 16 nearest neighbours per
+  vector, filtered to the threshold; recall against the exact pairs.
+
+100k vectors for search: the 10k real embeddings under 10 random rotations
+(each block keeps the real neighbour structure; blocks are unrelated), so the
+search sees real-looking density without embedding 100k texts.
+
+    .venv/bin/python benchmarks/bench_semantic.py --sizes 10000 --search-sizes 10000,100000
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def chitchat_texts(n: int, window: int = 4) -> list[list[dict]]:
+    """Up to `n` conversations of `window` turns from chitchat-dataset (roles alternate by sender)."""
+    try:
+        import chitchat_dataset
+    except ImportError:
+        sys.exit("needs the real corpus: pip install chitchat-dataset==0.9.0")
+    out = []
+    for conv in chitchat_dataset.Dataset().values():
+        turns = [" ".join(m["text"] for m in group) for group in conv["messages"]]
+        for s in range(0, len(turns) - 1, window):
+            part = turns[s:s + window]
+            if len(part) >= 2:
+                out.append([{"role": "user" if k % 2 == 0 else "assistant", "content": t} for k, t in enumerate(part)])
+            if len(out) >= n:
+                return out
+    return out
+
+
+def conversation_text(conv: list[dict]) -> str:
+    return "\n".join(m["content"] for m in conv)  # what semantic_dedup embeds with roles user + assistant
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------- parts (one per subprocess)
+
+
+def part_embed(n: int, impl: str, device: str, out: str | None) -> dict:
+    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder
+
+    texts = [conversation_text(c) for c in chitchat_texts(n)]
+    enc = load_encoder(EmbedConfig(device=device))
+    batch = CPU_BATCH_SIZE if enc.device.type == "cpu" else CUDA_BATCH_SIZE
+    base_mb = peak_mb()
+    import torch
+
+    sync = torch.cuda.synchronize if enc.device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    if impl == "ours":
+        vecs = encode(enc, texts, batch_size=batch)
+    else:
+        vecs = plain_loop(enc, texts, batch)
+    sync()
+    dt = time.perf_counter() - t0
+    if out:
+        np.save(out, vecs)
+    n_tokens = sum(min(len(x), enc.max_tokens) for x in enc.tokenizer(texts, truncation=False)["input_ids"])
+    res = {"part": f"embed-{impl}", "n": len(texts), "seconds": dt, "conv_per_s": len(texts) / dt,
+           "tokens": n_tokens, "batch": batch, "device": str(enc.device), "dtype": str(enc.dtype),
+           "peak_rss_mb": peak_mb(), "rss_after_load_mb": base_mb}
+    if enc.device.type == "cuda":
+        res["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return res
+
+
+def plain_loop(enc, texts: list[str], batch: int) -> np.ndarray:
+    """What one writes from the model card: input order, padding per batch, mean pooling."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(texts), batch):
+            b = enc.tokenizer(texts[s:s + batch], padding=True, truncation=True, max_length=enc.max_tokens,
+                              return_tensors="pt").to(enc.device)
+            h = enc.model(**b).last_hidden_state.float()
+            m = b["attention_mask"].unsqueeze(-1).float()
+            v = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+            out.append(v.cpu().numpy())
+    return np.concatenate(out)
+
+
+def part_ab(n: int, rounds: int, device: str) -> dict:
+    """Ours and the plain loop alternately on the same texts in one process: a fair ratio on a busy machine."""
+    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder
+
+    texts = [conversation_text(c) for c in chitchat_texts(n)]
+    enc = load_encoder(EmbedConfig(device=device))
+    batch = CPU_BATCH_SIZE if enc.device.type == "cpu" else CUDA_BATCH_SIZE
+    ours, plain = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        encode(enc, texts, batch_size=batch)
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        plain_loop(enc, texts, batch)
+        plain.append(time.perf_counter() - t0)
+    return {"part": "ab", "n": len(texts), "ours": ours, "plain": plain}
+
+
+def scaled_vectors(path: str, n: int) -> np.ndarray:
+    """`n` vectors: the real ones, then random rotations of them (unrelated blocks, same structure)."""
+    base = np.load(path).astype(np.float32)
+    blocks, k = [base], 1
+    rng = np.random.default_rng(0)
+    while sum(len(b) for b in blocks) < n:
+        q, _ = np.linalg.qr(rng.standard_normal((base.shape[1], base.shape[1])))
+        blocks.append((base @ q.astype(np.float32)).astype(np.float32))
+        k += 1
+    return np.ascontiguousarray(np.concatenate(blocks)[:n])
+
+
+def part_search(path: str, n: int, impl: str, threshold: float, truth: str | None) -> dict:
+    x = scaled_vectors(path, n)
+    base_mb = peak_mb()
+    t0 = time.perf_counter()
+    extra: dict = {}
+    if impl == "ours":
+        from curate.semantic import neighbour_pairs
+
+        pairs, _ = neighbour_pairs(x, threshold)
+        if truth:
+            np.save(truth, pairs)
+    elif impl == "faiss":
+        import faiss
+
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        index = faiss.IndexFlatIP(x.shape[1])
+        index.add(x)
+        lims, _, ids = index.range_search(x, threshold - 1e-6)
+        rows = np.repeat(np.arange(n), np.diff(lims).astype(np.int64))
+        keep = ids.astype(np.int64) > rows
+        pairs = np.stack([rows[keep], ids[keep]], 1)
+    else:
+        from usearch.index import Index
+
+        index = Index(ndim=x.shape[1], metric="ip", dtype="f32")
+        index.add(np.arange(n), x)
+        m = index.search(x, 16)
+        sims = 1 - m.distances
+        rows = np.repeat(np.arange(n), m.keys.shape[1])
+        cols = m.keys.reshape(-1).astype(np.int64)
+        ok = (sims.reshape(-1) >= threshold - 1e-6) & (cols != rows) & (cols >= 0)
+        a, b = np.minimum(rows[ok], cols[ok]), np.maximum(rows[ok], cols[ok])
+        pairs = np.unique(np.stack([a, b], 1), axis=0)
+    dt = time.perf_counter() - t0
+    if truth and impl != "ours" and Path(truth).is_file():
+        want = {tuple(p) for p in np.load(truth).tolist()}
+        got = {tuple(p) for p in np.asarray(pairs).tolist()}
+        extra["recall_vs_exact"] = len(want & got) / max(1, len(want))
+    return {"part": f"search-{impl}", "n": n, "threshold": threshold, "seconds": dt, "conv_per_s": n / dt,
+            "pairs": int(len(pairs)), "peak_rss_mb": peak_mb(), "rss_before_mb": base_mb, **extra}
+
+
+def retention(path: str) -> None:
+    """On the real vectors: what dedup would reject and how big related components get, per threshold."""
+    from curate.semantic import choose_kept, components, neighbour_pairs
+
+    x = np.load(path)
+    n = len(x)
+    pairs, sims = neighbour_pairs(x, 0.70)
+    print(f"real data, {n} chitchat conversations:")
+    for t in (0.85, 0.90, 0.92, 0.95):
+        rep, _ = choose_kept(n, pairs, sims, t, np.arange(n))
+        print(f"  dedup at cosine >= {t:.2f}: {int((rep >= 0).sum())} rejected ({(rep >= 0).mean():.2%}), "
+              f"retention {(rep < 0).mean():.2%}")
+    for t in (0.70, 0.75, 0.80):
+        sel = sims >= t
+        comp = components(n, pairs[sel])
+        sizes = np.bincount(comp, minlength=n)
+        print(f"  related at cosine >= {t:.2f}: {int(sel.sum())} pairs, {int((sizes[comp] > 1).sum())} records in "
+              f"{int((sizes > 1).sum())} components, largest {int(sizes.max())} ({sizes.max() / n:.2%})")
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def run_part(args: list[str]) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, __file__, "--part", *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(f"part {args} failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000", help="conversations to embed (comma-separated)")
+    ap.add_argument("--search-sizes", default="10000,100000", help="vectors to search (comma-separated)")
+    ap.add_argument("--threshold", type=float, default=None, help="search threshold (default: the step's related)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--skip-plain", action="store_true", help="do not run the plain transformers loop")
+    ap.add_argument("--no-ann", action="store_true", help="skip faiss / usearch")
+    ap.add_argument("--ab", type=int, default=0, metavar="N",
+                    help="also time ours and the plain loop alternately on N conversations (fair on a busy machine)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --ab")
+    ap.add_argument("--vectors", help="search these saved embeddings (.npy) instead of embedding first")
+    ap.add_argument("--part", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.part:
+        kind, *rest = args.part
+        if kind == "ab":
+            res = part_ab(int(rest[0]), int(rest[1]), rest[2])
+        elif kind == "embed":
+            res = part_embed(int(rest[0]), rest[1], rest[2], rest[3] if len(rest) > 3 and rest[3] else None)
+        else:
+            res = part_search(rest[0], int(rest[1]), rest[2], float(rest[3]), rest[4] if len(rest) > 4 else None)
+        print(json.dumps(res))
+        return 0
+
+    from curate.semantic import SemanticDedupConfig
+
+    threshold = args.threshold or SemanticDedupConfig().related_threshold
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_semantic_{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    print(f"cpu threads: torch default, {os.cpu_count()} cores visible; device {args.device}")
+    vec_path = args.vectors
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        path = str(tmp / f"vecs_{n}.npy")
+        ours = run_part(["embed", str(n), "ours", args.device, path])
+        vec_path = path
+        print(f"embed {ours['n']:>7} conv ({ours['tokens']} tokens, batch {ours['batch']}, {ours['device']} "
+              f"{ours['dtype']}): ours {ours['seconds']:.1f} s = {ours['conv_per_s']:.1f} conv/s, "
+              f"peak RSS {ours['peak_rss_mb']:.0f} MB" + (f", CUDA peak {ours['cuda_peak_mb']:.0f} MB"
+                                                          if "cuda_peak_mb" in ours else ""), flush=True)
+        if not args.skip_plain:
+            plain = run_part(["embed", str(n), "plain", args.device, str(tmp / f"plain_{n}.npy")])
+            diff = float(np.abs(np.load(path) - np.load(tmp / f"plain_{n}.npy")).max())
+            print(f"embed {plain['n']:>7} conv: plain transformers loop {plain['seconds']:.1f} s = "
+                  f"{plain['conv_per_s']:.1f} conv/s, peak RSS {plain['peak_rss_mb']:.0f} MB"
+                  + (f", CUDA peak {plain['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in plain else "")
+                  + f"; speed-up {ours['conv_per_s'] / plain['conv_per_s']:.2f}x; max |ours - plain| {diff:.2e}",
+                  flush=True)
+    if args.ab:
+        r = run_part(["ab", str(args.ab), str(args.rounds), args.device])
+        print(f"alternating, {r['n']} conv x {args.rounds} rounds: ours {min(r['ours']):.1f} s (rounds "
+              f"{', '.join(f'{x:.1f}' for x in r['ours'])}), plain {min(r['plain']):.1f} s (rounds "
+              f"{', '.join(f'{x:.1f}' for x in r['plain'])}); best vs best {min(r['plain']) / min(r['ours']):.2f}x",
+              flush=True)
+    if vec_path is None:
+        return 0
+    retention(vec_path)
+    impls = ["ours"] + ([] if args.no_ann else ["faiss", "usearch"])
+    for n in [int(s) for s in args.search_sizes.split(",") if s]:
+        truth = str(tmp / f"truth_{n}.npy")
+        for impl in impls:
+            module = {"faiss": "faiss", "usearch": "usearch"}.get(impl)
+            if module and importlib.util.find_spec(module) is None:
+                print(f"search {n:>7} {impl}: skipped (not a project dependency: pip install "
+                      f"{'faiss-cpu==1.15.1' if impl == 'faiss' else 'usearch==2.26.6'})")
+                continue
+            try:
+                r = run_part(["search", vec_path, str(n), impl, str(threshold), truth])
+            except SystemExit as e:
+                print(f"search {n:>7} {impl}: failed ({e})")
+                continue
+            rec = f", recall {r['recall_vs_exact']:.3f}" if "recall_vs_exact" in r else ""
+            print(f"search {n:>7} vectors, cosine >= {threshold}: {impl:>7} {r['seconds']:.2f} s = "
+                  f"{r['conv_per_s']:.0f} conv/s, {r['pairs']} pairs{rec}, peak RSS {r['peak_rss_mb']:.0f} MB",
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
