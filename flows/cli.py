@@ -85,6 +85,10 @@ def build_params(flow: str, args: argparse.Namespace) -> dict[str, Any]:
             _curate_overrides(data, at, "pii.enabled", False)
         if args.perplexity:
             _curate_overrides(data, at, "perplexity.enabled", True)
+        if args.semantic_dedup:
+            _curate_overrides(data, at, "semantic_dedup.enabled", True)
+        if args.select:
+            _curate_overrides(data, at, "select.expression", args.select)
     elif args.inputs or args.out:
         raise CliError(f"run {flow}: INPUT and --out are for curate, pipeline and incremental; use --set")
     if flow == "incremental":
@@ -232,6 +236,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pipeline-config", metavar="FILE.yaml", help="curate pipeline YAML (as curate run --config)")
     g.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (as curate run --no-pii)")
     g.add_argument("--perplexity", action="store_true", help="enable the perplexity filter")
+    g.add_argument("--semantic-dedup", action="store_true",
+                   help="enable embedding-based paraphrase dedup (as curate run --semantic-dedup)")
+    g.add_argument("--select", metavar="EXPR", help="keep records whose metadata match EXPR (as curate run --select)")
     g.add_argument("--shards", type=int, help="shards of the shard-parallel steps (default 4)")
     g.add_argument("--work-dir", help="task outputs (default .OUT.flow beside OUT)")
     g.add_argument("--refresh", action="store_true", help="recompute every task, ignoring cached results")

@@ -254,3 +254,15 @@ def test_python_m_flows_run_curate_writes_the_cli_outputs_and_reports_errors_in_
 
     assert main(["run", "curate", "--set", "shards=0"]) == 2
     assert main(["run", "synth", "data/sample"]) == 2
+
+
+def test_flows_run_shortcut_flags_become_curate_overrides():
+    from flows.cli import build_params, build_parser
+
+    args = build_parser().parse_args(["run", "pipeline", "data/sample", "--out", "out/x", "--semantic-dedup",
+                                      "--select", "resolved = true and csat >= 4", "--perplexity"])
+    overrides = build_params("pipeline", args)["curate"]["overrides"]
+    assert overrides == {"semantic_dedup.enabled": True, "select.expression": "resolved = true and csat >= 4",
+                         "perplexity.enabled": True}
+    plain = build_params("curate", build_parser().parse_args(["run", "curate", "data/sample", "--out", "out/x"]))
+    assert "overrides" not in plain
