@@ -41,23 +41,24 @@ def is_shard_parallel(name: str, cfg: PipelineConfig) -> bool:
     return name in SHARD_PARALLEL
 
 
-def pipeline_steps(cfg: PipelineConfig) -> list[Step]:
+def pipeline_steps(cfg: PipelineConfig, cache_dir: Path | None = None) -> list[Step]:
     """The run's steps (name, config JSON, function) as ``curate.run.plan`` builds them, without
     reading any input: the functions of every step after ingest depend only on ``cfg`` (and the
-    ``against`` corpus and eval files it names)."""
+    ``against`` corpus and eval files it names). ``cache_dir``: where steps keep caches that
+    outlive a run (semantic dedup's embeddings)."""
     from curate.run import plan
 
-    return plan([], cfg).steps
+    return plan([], cfg, cache_dir).steps
 
 
-def step_of(cfg: PipelineConfig, name: str) -> Step:
+def step_of(cfg: PipelineConfig, name: str, cache_dir: Path | None = None) -> Step:
     """Step ``name`` of the run. For a shard-parallel step the ``against`` corpus, eval files
     and mix files are not loaded: its function does not use them (and runs once per shard)."""
     if is_shard_parallel(name, cfg):
         cfg = cfg.model_copy(update={"against": None,
                                      "decontam": cfg.decontam.model_copy(update={"eval_files": []}),
                                      "mix": cfg.mix.model_copy(update={"files": []})})
-    for s in pipeline_steps(cfg):
+    for s in pipeline_steps(cfg, cache_dir):
         if s.name == name:
             return s
     raise KeyError(f"no step {name!r} in this pipeline config")

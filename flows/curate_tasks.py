@@ -111,7 +111,7 @@ def global_step(work_dir: str, key: str, step: str, upstream: list[StepOutput], 
     else:
         from curate.step import checked
 
-        s = shard.step_of(cfg, step)
+        s = shard.step_of(cfg, step, Path(work_dir) / "embeddings")  # semantic dedup's cache survives re-runs
         result = s.fn(frame)
         result = checked(result, result.report.n_in if s.adds_records else frame.height)
     return store.write_result(work_dir, step, key, result, shard.split_frame(result.kept, shards), None,

@@ -22,6 +22,8 @@ from curate.frame import records_to_frame
 from schemas.messages import Message
 from schemas.record import Record
 
+pytest_plugins = ("flows.testing",)
+
 pytestmark = pytest.mark.slow
 
 DUPS = [  # one answer, reworded twice: the first is kept, the other two are duplicates of it
@@ -326,3 +328,32 @@ def test_a_related_component_never_exceeds_its_share_the_threshold_rises_instead
     comp, used, _ = related_components(n, pairs, sims, alive, 0.75, 0.92, max_share=1.0)
     assert used == 0.75 and np.bincount(comp).max() == n
     assert neighbour_pairs(np.zeros((0, 4), dtype=np.float32), 0.5)[0].shape == (0, 2)
+
+
+def test_the_curate_flow_runs_semantic_dedup_and_keeps_its_embeddings_for_a_changed_threshold(prefect_harness,
+                                                                                                tmp_path):
+    from flows.config import CurateFlowConfig
+    from flows.curate import curate_flow
+
+    src = tmp_path / "in" / "chats.jsonl"
+    src.parent.mkdir()
+    rows = [{"id": r.id, "messages": [m.model_dump(exclude_none=True) for m in r.messages]}
+            for r in (rec(rid, qa) for rid, qa in _planted_rows())]
+    src.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    over = {"pii.enabled": False, "semantic_dedup.enabled": True, "quality.truncated.enabled": False}
+    curate_flow(CurateFlowConfig(inputs=[str(src)], out=str(tmp_path / "flow"), work_dir=str(tmp_path / "work"),
+                                 overrides=over))
+    rejects = [json.loads(x) for x in (tmp_path / "flow" / "rejects.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rejects if r["reason"] == "dedup.semantic_duplicate") == ["d1", "d2"]
+    assert list((tmp_path / "work" / "embeddings").iterdir()), "no embedding cache in the flow's work dir"
+
+    from curate.semantic import SemanticDedupConfig
+
+    calls: list[int] = []
+    handle = count_forwards(SemanticDedupConfig().embed, calls)
+    try:  # a changed threshold recomputes the task, on cached vectors: the model never runs
+        curate_flow(CurateFlowConfig(inputs=[str(src)], out=str(tmp_path / "flow2"), work_dir=str(tmp_path / "work"),
+                                     overrides={**over, "semantic_dedup.threshold": 0.95}))
+    finally:
+        handle.remove()
+    assert calls == []
