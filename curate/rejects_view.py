@@ -10,7 +10,6 @@ scrubbed (the scrubber runs again on it) unless ``--raw``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import textwrap
@@ -129,8 +128,10 @@ class RejectView:
         return self._records[source]
 
     def _changed(self, source: str, path: Path) -> bool:
+        from curate.ingest import file_sha256
+
         want = self.hashes.get(source)
-        return want is not None and hashlib.sha256(path.read_bytes()).hexdigest() != want
+        return want is not None and file_sha256(path) != want
 
     def _record(self, r: dict) -> tuple[dict | None, str | None]:
         src = self._load_source(r["source"]) if r.get("source") else None
@@ -192,20 +193,12 @@ class RejectView:
     @staticmethod
     def _eval_grams(path: Path, n: int) -> list[dict]:
         """The n-grams of each record of a user-named eval file (``--eval-file``), labelled by file and line."""
-        from schemas.convert import to_record
-        from schemas.validate import validate_file
+        from curate.run import eval_file_texts
 
-        out: list[dict] = []
         if not path.is_file():
-            return out
-
-        def on_valid(line: int, obj: dict, fmt: str) -> None:
-            rec = to_record(fmt, obj)
-            text = " ".join(m.content for m in rec.messages + ([rec.chosen] if rec.chosen else []))
-            out.append({"id": f"{path.name}:{line}", "split": "eval file", "grams": _ngrams(text, n)})
-
-        validate_file(str(path), None, on_valid=on_valid)
-        return out
+            return []
+        return [{"id": f"{path.name}:{line}", "split": "eval file", "grams": _ngrams(text, n)}
+                for line, text in eval_file_texts(path)]
 
 
 def _ngrams(text: str, n: int) -> set[tuple]:

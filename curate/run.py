@@ -28,18 +28,21 @@ from schemas.validate import validate_file
 from schemas.convert import to_record
 
 
+def eval_file_texts(path: str | Path) -> list[tuple[int, str]]:
+    """(line, text) of each valid record of a user-named eval file (any format; a DPO record's
+    chosen answer included): what decontamination compares train against."""
+    texts: list[tuple[int, str]] = []
+
+    def on_valid(line: int, obj: dict, fmt: str) -> None:
+        rec = to_record(fmt, obj)
+        texts.append((line, "\n".join(m.content for m in rec.messages + ([rec.chosen] if rec.chosen else []))))
+
+    validate_file(str(path), None, on_valid=on_valid)
+    return texts
+
+
 def _eval_texts(files: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for f in files:
-        texts: list[str] = []
-
-        def on_valid(line: int, obj: dict, fmt: str) -> None:
-            rec = to_record(fmt, obj)
-            texts.append("\n".join(m.content for m in rec.messages + ([rec.chosen] if rec.chosen else [])))
-
-        validate_file(f, None, on_valid=on_valid)
-        out[f"eval file {Path(f).name}"] = texts
-    return out
+    return {f"eval file {Path(f).name}": [t for _, t in eval_file_texts(f)] for f in files}
 
 
 def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | None, list[str], dict[str, str],
