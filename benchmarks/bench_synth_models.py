@@ -67,7 +67,7 @@ def run_one(model_dir: str, server: str, per_topic: int, work: Path, threads: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    from curate.local_model import default_model_dir
+    from schemas.local_model import default_model_dir
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=str(default_model_dir()), help="comma-separated local model folders")

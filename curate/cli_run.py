@@ -42,23 +42,20 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_cli)
 
 
-def _parse_value(v: str):
-    import yaml
-
-    return yaml.safe_load(v)
-
-
 def run_cli(args: argparse.Namespace) -> int:
     from curate.config import load_config
     from curate.ingest import IngestError
     from curate.run import run
 
+    from schemas.overrides import OverrideError, parse_assignment
+
     overrides = {}
     for item in args.set:
-        if "=" not in item:
-            raise UserError(f"--set {item}: expected STEP.FIELD=VALUE", 2)
-        k, v = item.split("=", 1)
-        overrides[k] = _parse_value(v)
+        try:
+            k, v = parse_assignment(item)
+        except OverrideError:
+            raise UserError(f"--set {item}: expected STEP.FIELD=VALUE", 2) from None
+        overrides[k] = v
     if args.formats:
         overrides["export.formats"] = args.formats
     if args.against:

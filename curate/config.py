@@ -5,12 +5,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from curate.console import fail
 from curate.handoff import HandoffConfig
 from curate.system_prompt import SystemPromptConfig
 from curate.semantic import SemanticDedupConfig
+from schemas.frozen import Frozen
+from schemas.overrides import OverrideError, apply_dotted
 
 DEFAULT_SPEAKERS = {
     "agent": "assistant", "assistant": "assistant", "support": "assistant", "bot": "assistant",
@@ -18,10 +20,6 @@ DEFAULT_SPEAKERS = {
     "customer": "user", "user": "user", "client": "user", "caller": "user",
     "system": "system",
 }
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class IngestConfig(Frozen):
@@ -103,6 +101,17 @@ class NearDedupConfig(Frozen):
                     "(safe with verify on: false candidates are checked and dropped).")
     seed: int = 1
     workers: int = Field(1, ge=1, le=64, description="Processes for signatures.")
+
+    def minhash_params(self, threshold: float | None = None):
+        """The `curate.minhash.MinHashParams` of this config, at ``threshold`` when given (the split's
+        related threshold). With verification on, bands x rows lean to recall (false candidates are
+        checked and dropped)."""
+        from curate.minhash import MinHashParams
+
+        fn = self.false_negative_weight if self.verify else 0.5
+        return MinHashParams(num_perm=self.num_perm, ngram=self.ngram,
+                             threshold=self.threshold if threshold is None else threshold, seed=self.seed,
+                             false_positive_weight=1 - fn, false_negative_weight=fn)
 
 
 class SplitConfig(Frozen):
@@ -193,12 +202,10 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             fail(f"{where}: invalid YAML ({getattr(e, 'problem', e)})", code=2)
         if not isinstance(data, dict):
             fail(f"{p}: config must be a mapping of step names to settings", code=2)
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[leaf] = value
+    try:
+        apply_dotted(data, overrides or {})
+    except OverrideError as e:
+        fail(f"{path or 'config'}: --set: {e}", code=2)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as e:

@@ -12,6 +12,7 @@ import xxhash
 
 from curate.config import ExactDedupConfig, NearDedupConfig
 from curate.frame import full_text
+from curate.sketches import sketches
 from curate.step import StepResult, partition
 
 
@@ -52,14 +53,6 @@ def exact_dedup(frame: pl.DataFrame, cfg: ExactDedupConfig,
     return partition("exact_dedup", df)
 
 
-def minhash_params(cfg: NearDedupConfig):
-    from curate import minhash
-
-    fn = cfg.false_negative_weight if cfg.verify else 0.5
-    return minhash.MinHashParams(num_perm=cfg.num_perm, ngram=cfg.ngram, threshold=cfg.threshold, seed=cfg.seed,
-                                 false_positive_weight=1 - fn, false_negative_weight=fn)
-
-
 def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,
                existing_sigs: np.ndarray | None = None, existing_ids: list[str] | None = None,
                sigs: np.ndarray | None = None) -> StepResult:
@@ -68,7 +61,8 @@ def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,
     Kept rows get ``cluster`` (the representative's id) and ``cluster_size``.
     With an existing corpus, a new record in a cluster with an old one is
     rejected in favour of the old one; old records are never changed.
-    ``sigs`` are the records' signatures when already computed (e.g. per shard).
+    ``sigs`` are the records' signatures when already computed (e.g. per shard); otherwise they come
+    from the run's sketch store (`curate.sketches`), which computes each text's once per run.
     A member whose text equals its representative's (after PII scrubbing, which runs
     before this step) is an ``exact_duplicate``.
     """
@@ -79,14 +73,17 @@ def near_dedup(frame: pl.DataFrame, cfg: NearDedupConfig,
         df = frame.with_columns(pl.col("id").alias("cluster"), pl.lit(1, dtype=pl.Int64).alias("cluster_size"),
                                 pl.lit(None, dtype=pl.String).alias("_reason"))
         return partition("near_dedup", df)
-    params = minhash_params(cfg)
+    params = cfg.minhash_params()
     texts = frame.select(full_text().alias("t"))["t"].to_list()
+    if sigs is None:
+        sigs = sketches().signatures(texts, params, workers=cfg.workers)
     verify = "exact" if cfg.verify else "none"
     reasons: list[str | None] = [None] * len(ids)
     details: list[str | None] = [None] * len(ids)
     if existing_sigs is not None and len(existing_sigs):
         res = minhash.near_dedup_against(texts, existing_sigs, params, corpus_ids=existing_ids,
-                                         verify="signature" if cfg.verify else "none", workers=cfg.workers)
+                                         verify="signature" if cfg.verify else "none", workers=cfg.workers,
+                                         new_sigs=sigs)
         rep = np.asarray(res.representative)
         for i, old in enumerate(res.corpus_match_id):
             if old is not None:

@@ -24,7 +24,6 @@ torch and transformers are imported inside the functions that need them.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 from pathlib import Path
@@ -32,15 +31,18 @@ from typing import Annotated, Any, Literal, Sequence
 
 import numpy as np
 import xxhash
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from schemas.atomic import atomic_write
+from schemas.frozen import Frozen
 
 CPU_BATCH_SIZE, CUDA_BATCH_SIZE = 32, 256
 
 
-class EmbedConfig(BaseModel):
+class EmbedConfig(Frozen):
     """Which encoder embeds the texts, and how."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=())
 
     model_path: str | None = Field(
         default=None, description="Local sentence-embedding folder (BERT-like encoder, mean pooling); null = "
@@ -163,10 +165,8 @@ class EmbeddingCache:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         name = f"part-{xxhash.xxh3_64_hexdigest(b''.join(keys))}-{secrets.token_hex(4)}.npz"
-        tmp = self.dir / f".{name}.tmp"
-        with open(tmp, "wb") as handle:
-            np.savez(handle, keys=np.asarray(list(keys), dtype="S16"), vecs=np.asarray(vecs, dtype=np.float32))
-        os.replace(tmp, self.dir / name)
+        atomic_write(self.dir / name, lambda handle: np.savez(
+            handle, keys=np.asarray(list(keys), dtype="S16"), vecs=np.asarray(vecs, dtype=np.float32)))
         index = self._load()
         p = len(self._parts)
         self._parts.append(np.asarray(vecs, dtype=np.float32))

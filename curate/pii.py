@@ -46,7 +46,9 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from schemas.frozen import Frozen
 
 EntityType = Literal[
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
@@ -91,10 +93,8 @@ def _default_account_patterns() -> tuple[str, ...]:
     return DEFAULT_ACCOUNT_PATTERNS
 
 
-class PiiConfig(BaseModel):
+class PiiConfig(Frozen):
     """Configuration of PII scrubbing."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     entities: tuple[EntityType, ...] = Field(
         default=DEFAULT_ENTITIES,

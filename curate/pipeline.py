@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import polars as pl
 
-from curate.ingest import file_sha256
+from schemas.hashing import file_sha256
 from curate.step import StepReport, StepResult, checked
 from schemas.jsonl import write_bytes_atomic
 from schemas.manifest import FileEntry, Manifest

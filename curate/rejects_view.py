@@ -128,7 +128,7 @@ class RejectView:
         return self._records[source]
 
     def _changed(self, source: str, path: Path) -> bool:
-        from curate.ingest import file_sha256
+        from schemas.hashing import file_sha256
 
         want = self.hashes.get(source)
         return want is not None and file_sha256(path) != want

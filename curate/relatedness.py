@@ -29,6 +29,7 @@ import polars as pl
 
 from curate.config import NearDedupConfig, SplitConfig
 from curate.frame import full_text
+from curate.sketches import sketches
 
 EDGE_KINDS = ("group", "minhash", "ngram", "extra")
 
@@ -66,17 +67,13 @@ def group_edges(keys: Sequence[str]) -> np.ndarray:
 def minhash_edges(texts: Sequence[str], near: NearDedupConfig, thresholds: Sequence[float]) -> np.ndarray:
     """Verified (exact Jaccard) MinHash pairs at each threshold, from one set of signatures."""
     from curate import minhash
-    from curate.dedup import minhash_params
 
     if len(texts) < 2:
         return np.zeros((0, 2), np.int64)
-    base = minhash_params(near)
-    sigs = minhash.signatures(list(texts), base)
+    sigs = sketches().signatures(list(texts), near.minhash_params())
     parts = []
     for t in sorted(set(thresholds)):
-        params = minhash.MinHashParams(num_perm=base.num_perm, ngram=base.ngram, threshold=t, seed=base.seed,
-                                       false_positive_weight=base.false_positive_weight,
-                                       false_negative_weight=base.false_negative_weight)
+        params = near.minhash_params(threshold=t)
         parts.append(np.asarray(minhash.near_dedup(texts, params, verify="exact", sigs=sigs).pairs).reshape(-1, 2))
     return np.unique(np.concatenate(parts).astype(np.int64), axis=0) if parts else np.zeros((0, 2), np.int64)
 
@@ -84,9 +81,7 @@ def minhash_edges(texts: Sequence[str], near: NearDedupConfig, thresholds: Seque
 def ngram_postings(texts: Sequence[str], n: int) -> pl.DataFrame:
     """``(doc, first, df)`` for every distinct n-gram of every text found in 2+ texts: ``first``
     is the smallest doc holding it, ``df`` how many docs hold it."""
-    from curate.split import ngram_table
-
-    table = ngram_table(list(texts), n)
+    table = sketches().ngram_table(list(texts), n)
     if table.height == 0:
         return pl.DataFrame(schema={"doc": pl.Int64, "first": pl.Int64, "df": pl.UInt32})
     per = table.group_by("h").agg(pl.col("doc").min().alias("first"), pl.len().alias("df")).filter(pl.col("df") > 1)
@@ -102,7 +97,7 @@ def ngram_edges(postings: pl.DataFrame, k: int) -> np.ndarray:
 
 
 def _components(n: int, parts: list[np.ndarray]) -> np.ndarray:
-    from curate.minhash import union_find_clusters
+    from curate.union_find import union_find_clusters
 
     pairs = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
     return union_find_clusters(n, pairs)
@@ -135,16 +130,13 @@ def earlier_edges(frame: pl.DataFrame, old_sigs: np.ndarray, cfg: SplitConfig,
     """(new row, old corpus row) pairs related at ``cfg.related_threshold`` (signature estimate:
     the old texts are not kept, only their signatures)."""
     from curate import minhash
-    from curate.dedup import minhash_params
 
     if frame.height == 0 or old_sigs is None or not len(old_sigs):
         return []
-    base = minhash_params(near)
-    params = minhash.MinHashParams(num_perm=base.num_perm, ngram=base.ngram, threshold=cfg.related_threshold,
-                                   seed=base.seed, false_positive_weight=base.false_positive_weight,
-                                   false_negative_weight=base.false_negative_weight)
+    params = near.minhash_params(threshold=cfg.related_threshold)
     texts = frame.select(full_text().alias("t"))["t"].to_list()
-    res = minhash.near_dedup_against(texts, old_sigs, params, verify="signature")
+    res = minhash.near_dedup_against(texts, old_sigs, params, verify="signature",
+                                     new_sigs=sketches().signatures(texts, params))
     n_old = len(old_sigs)
     pairs = np.asarray(res.pairs).reshape(-1, 2)
     a, b = pairs.min(axis=1), pairs.max(axis=1)

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from curate.config import PipelineConfig
-from curate.dedup import exact_dedup, minhash_params, near_dedup
+from curate.dedup import exact_dedup, near_dedup
 from curate.export import export, input_root
 from curate.handoff import write_handoff
 from curate.frame import empty_frame, full_text
@@ -19,9 +19,12 @@ from curate.ingest import IngestError, discover, ingest_step
 from curate.mix import mix_general
 from curate.normalize import normalize
 from curate.select import select_pii, select_records
+from curate.sketches import run_scope, sketches
 from curate.pipeline import (CACHE_DIR, RunResult, Step, StepCache, _fault_pause, _h, _versions, drop_raw_intermediates,
                              input_entries, run_steps, tool_version)
-from curate.split import SPLITS, decontaminate, group_digest, overlaps, shared_groups, split_by_group
+from curate.decontam import decontaminate, overlaps
+from curate.split import SPLITS, group_digest, shared_groups, split_by_group
+from schemas.atomic import write_parquet_atomic
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry, Manifest, StepCounts
 from schemas.validate import validate_file
@@ -117,7 +120,7 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
     out = Path(out_dir)
     check_out_not_in_inputs(out, [*inputs, *cfg.mix.files, *cfg.decontam.eval_files])
     p = plan(inputs, cfg, out / CACHE_DIR / "embeddings")  # bad inputs fail here, before anything is created
-    with RunLock(out):
+    with RunLock(out), run_scope():  # signatures and n-gram tables: computed once per run
         refuse_foreign(out, output_names(list(cfg.export.formats)), force)
         clean_stale(out)
         final, results, reused, timings = run_steps(p.steps, p.root_key, empty_frame, StepCache(out), on_step,
@@ -243,7 +246,7 @@ def _finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, result
         status="failed" if failures else "ok", failures=failures, retention=kept_figures, warnings=warnings,
     )
     manifest.outputs += write_handoff(out, manifest, cfg.handoff, list(cfg.export.formats))
-    from curate.report_data import build_report
+    from curate.report.build import build_report
 
     build_report(out, manifest, exp.kept, notes + results[0].extra.get("notes", []))
     write_bytes_atomic(out / "manifest.json", manifest.model_dump_json(indent=2).encode() + b"\n")
@@ -252,11 +255,8 @@ def _finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, result
 
 def _final_signatures(frame: pl.DataFrame, cfg: PipelineConfig) -> np.ndarray:
     """MinHash signatures of the exported corpus, shared by the leak check and the corpus index."""
-    from curate import minhash
-
-    params = minhash_params(cfg.near_dedup)
     texts = frame.select(full_text().alias("t"))["t"].to_list() if frame.height else []
-    return minhash.signatures(texts, params) if texts else np.zeros((0, params.num_perm), dtype=np.uint32)
+    return sketches().signatures(texts, cfg.near_dedup.minhash_params())
 
 
 def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, list[str]],
@@ -267,12 +267,12 @@ def leak_checks(frame: pl.DataFrame, cfg: PipelineConfig, eval_texts: dict[str, 
     spans the relatedness graph joined on, so a run passes its own check by construction.
     """
     from curate import minhash
-    from curate.split import boilerplate_k
+    from curate.decontam import boilerplate_k
 
     checks: dict = {"shared_groups": shared_groups(frame)}
     if frame.height > 1:
         texts = frame.select(full_text().alias("t"))["t"].to_list()
-        res = minhash.near_dedup(texts, minhash_params(cfg.near_dedup), verify="exact", sigs=sigs)
+        res = minhash.near_dedup(texts, cfg.near_dedup.minhash_params(), verify="exact", sigs=sigs)
         splits = frame["split"].to_list()
         pairs = np.asarray(res.pairs).reshape(-1, 2)
         checks["cross_split_near_duplicates"] = int(sum(splits[a] != splits[b] for a, b in pairs))
@@ -330,8 +330,6 @@ def _write_corpus_index(out: Path, frame: pl.DataFrame, cfg: PipelineConfig, sig
                         "split": frame["split"].to_list() if frame.height else [],
                         "group": [group_digest(g) for g in frame["group"].to_list()] if frame.height else []},
                        schema={"id": pl.String, "exact_key": pl.String, "split": pl.String, "group": pl.String})
-    tmp = d / ".index.parquet.tmp"
-    idx.write_parquet(tmp)
-    tmp.replace(d / "index.parquet")
-    minhash.save_signatures(d / "signatures.parquet", idx["id"].to_list(), sigs, minhash_params(cfg.near_dedup))
+    write_parquet_atomic(d / "index.parquet", idx)
+    minhash.save_signatures(d / "signatures.parquet", idx["id"].to_list(), sigs, cfg.near_dedup.minhash_params())
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from curate.console import UserError
+from schemas.hashing import file_sha256
 
 LOCK = ".lock"
 STAGING = ".staging"
@@ -103,12 +104,6 @@ def clean_stale(out: Path) -> list[str]:
     return removed
 
 
-def _sha256(path: Path) -> str:
-    from curate.ingest import file_sha256
-
-    return file_sha256(path)
-
-
 def owned(out: Path) -> dict[str, list[str]]:
     """Files curatekit wrote into ``out``: name -> accepted sha256s. Without the record (a run directory
     from an older version), the manifest's own output hashes are trusted."""
@@ -126,7 +121,7 @@ def owned(out: Path) -> dict[str, list[str]]:
     files = {o["path"]: [o["sha256"]] for o in m.get("outputs", []) if isinstance(o, dict) and "path" in o}
     for name in (MANIFEST, "report.html", "corpus/index.parquet", "corpus/signatures.parquet"):
         if (out / name).is_file():
-            files[name] = [_sha256(out / name)]
+            files[name] = [file_sha256(out / name)]
     return files
 
 
@@ -138,7 +133,7 @@ def foreign_files(out: Path, names: list[str]) -> list[str]:
         p = out / name
         if not os.path.lexists(p):
             continue
-        if p.is_symlink() or not p.is_file() or _sha256(p) not in mine.get(name, []):
+        if p.is_symlink() or not p.is_file() or file_sha256(p) not in mine.get(name, []):
             bad.append(name)
     return bad
 
@@ -175,7 +170,7 @@ def swap_in(staging: Path, out: Path, force: bool = False) -> list[str]:
     names = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
     refuse_foreign(out, names, force)
     old = owned(out)
-    new = {n: _sha256(staging / n) for n in names}
+    new = {n: file_sha256(staging / n) for n in names}
     both = {n: sorted(set(old.get(n, [])) | {new[n]}) for n in new}
     both.update({n: v for n, v in old.items() if n not in new})
     _write_owned(out, both)  # a crash mid-swap leaves only files listed here
@@ -185,7 +180,7 @@ def swap_in(staging: Path, out: Path, force: bool = False) -> list[str]:
             (out / n).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / n, out / n)
     for n in old:
-        if n not in new and (out / n).is_file() and _sha256(out / n) in old[n]:
+        if n not in new and (out / n).is_file() and file_sha256(out / n) in old[n]:
             (out / n).unlink()
     if MANIFEST in new:
         os.replace(staging / MANIFEST, out / MANIFEST)

@@ -35,10 +35,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from curate.embed import EmbedConfig, embed_texts
 from curate.step import StepResult, partition
+from curate.union_find import union_find_clusters
+from schemas.frozen import Frozen
 
 STEP = "semantic_dedup"
 REASON = "dedup.semantic_duplicate"
@@ -47,10 +49,8 @@ _BLOCK_BYTES = 256 << 20  # one block of similarities (float32) stays under this
 Cosine = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
-class SemanticDedupConfig(BaseModel):
+class SemanticDedupConfig(Frozen):
     """Configuration of the `semantic_dedup` step (off unless enabled: it loads an embedding model)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(False, description="Run the step (embed every conversation). `--semantic-dedup` "
                                              "turns it on.")
@@ -218,21 +218,7 @@ def choose_kept(n: int, pairs: np.ndarray, sims: np.ndarray, threshold: float,
 
 def components(n: int, pairs: np.ndarray) -> np.ndarray:
     """Connected component of each index (labelled by its smallest member)."""
-    parent = np.arange(n)
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    for a, b in pairs.tolist():
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.asarray([find(i) for i in range(n)], dtype=np.int64)
+    return union_find_clusters(n, pairs)
 
 
 def related_components(n: int, pairs: np.ndarray, sims: np.ndarray, alive: np.ndarray, threshold: float,

@@ -25,6 +25,7 @@ import polars as pl
 from curate.config import IngestConfig, NearDedupConfig, PipelineConfig
 from curate.pipeline import Step
 from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
+from schemas.atomic import write_parquet_atomic
 
 SHARD_PARALLEL = ("normalize", "quality", "perplexity", "pii")
 
@@ -157,15 +158,14 @@ def merge_ingest(parts: list[StepResult], cfg: IngestConfig) -> StepResult:
 
 def shard_signatures(frame: pl.DataFrame, cfg: NearDedupConfig) -> np.ndarray:
     """MinHash signatures of one shard's records (the map half of near-dedup)."""
-    from curate import minhash
-    from curate.dedup import minhash_params
     from curate.frame import full_text
+    from curate.sketches import sketches
 
-    params = minhash_params(cfg)
+    params = cfg.minhash_params()
     if frame.height == 0:
         return np.zeros((0, params.num_perm), dtype=np.uint32)
     texts = frame.select(full_text().alias("t"))["t"].to_list()
-    return minhash.signatures(texts, params)
+    return sketches().signatures(texts, params)
 
 
 def near_dedup_from_signatures(frame: pl.DataFrame, cfg: NearDedupConfig, sigs: np.ndarray) -> StepResult:
@@ -187,9 +187,8 @@ def merge_corpora(run_dirs: list[str | Path], dest: str | Path, cfg: NearDedupCo
     has an index yet).
     """
     from curate import minhash
-    from curate.dedup import minhash_params
 
-    params = minhash_params(cfg)
+    params = cfg.minhash_params()
     idx_parts, ids, sigs = [], [], []
     for d in run_dirs:
         c = Path(d) / "corpus"
@@ -204,9 +203,7 @@ def merge_corpora(run_dirs: list[str | Path], dest: str | Path, cfg: NearDedupCo
     out = Path(dest) / "corpus"
     out.mkdir(parents=True, exist_ok=True)
     idx = pl.concat(idx_parts, how="vertical")
-    tmp = out / ".index.parquet.tmp"
-    idx.write_parquet(tmp)
-    tmp.replace(out / "index.parquet")
+    write_parquet_atomic(out / "index.parquet", idx)
     minhash.save_signatures(out / "signatures.parquet", ids, np.concatenate(sigs), params)
     return Path(dest)
 

@@ -1,4 +1,4 @@
-"""split_by_group and decontaminate: leak-free train / val / test that keep the data.
+"""split_by_group: leak-free train / val / test that keep the data.
 
 Leaks are prevented by construction: whole components of one relatedness graph
 (`curate.relatedness`: group keys, MinHash neighbours, shared non-boilerplate
@@ -7,9 +7,8 @@ component's key, so adding data never moves an old group. Synthetic and
 mixed-in records go to train only unless the config allows otherwise; their
 whole component follows them. Components are moved between splits (fewest,
 nearest in hash order) only when the realised shares drift beyond
-``ratio_tolerance``. Decontamination deletes only where deletion is the right
-answer: train records overlapping a user-named eval file, and synthetic or
-mixed-in train records overlapping val/test.
+``ratio_tolerance``. Decontamination (`curate.decontam`) then deletes only where
+deletion is the right answer.
 """
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from curate.config import DecontamConfig, NearDedupConfig, SplitConfig
+from curate.config import NearDedupConfig, SplitConfig
 from curate.frame import full_text
 from curate.step import StepResult, partition
 
@@ -172,116 +171,6 @@ def split_by_group(frame: pl.DataFrame, cfg: SplitConfig, known: dict[str, str] 
         **{f"edges_{k}": v for k, v in g.edges.items()},
     })
     return partition("split", df, stats)
-
-
-_MIX = None
-
-
-def _mix_constants(n: int) -> np.ndarray:
-    global _MIX
-    if _MIX is None or len(_MIX) < n:
-        rng = np.random.default_rng(0x5EED)
-        _MIX = rng.integers(1, 2**63, size=max(n, 64), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    return _MIX[:n]
-
-
-def ngram_table(texts: list[str], n: int) -> pl.DataFrame:
-    """Unique ``(doc, h)`` pairs: every word n-gram (lower-cased ``\\w+`` words) of every text, hashed.
-
-    Vectorised: words are hashed once by polars, n-gram hashes are a weighted
-    sum of word hashes (wrapping uint64), windows never cross documents.
-    """
-    words = pl.Series("t", texts, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
-    lens = words.list.len().fill_null(0).to_numpy().astype(np.int64)
-    flat = words.explode().drop_nulls()
-    if len(flat) == 0:
-        return pl.DataFrame(schema={"doc": pl.Int64, "h": pl.UInt64})
-    wh = flat.hash(seed=7).to_numpy()
-    total = len(wh)
-    padded = np.concatenate([wh, np.zeros(n, dtype=np.uint64)])
-    h = np.zeros(total, dtype=np.uint64)
-    for k, c in enumerate(_mix_constants(n)):
-        h += padded[k:k + total] * c
-    doc = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
-    starts = np.repeat(np.cumsum(lens) - lens, lens)
-    valid = (np.arange(total) - starts) <= np.repeat(lens, lens) - n
-    return pl.DataFrame({"doc": doc[valid], "h": h[valid]}).unique(maintain_order=True)
-
-
-def boilerplate_k(frame: pl.DataFrame, cfg: DecontamConfig) -> int:
-    """The split's n-gram bound (n-grams in more records are boilerplate); without a split
-    step (synth's curation) the eval-file bound."""
-    if "boilerplate_k" in frame.columns and frame["boilerplate_k"].drop_nulls().len():
-        return int(frame["boilerplate_k"].drop_nulls().max())
-    return cfg.boilerplate_min_records - 1
-
-
-def overlaps(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]],
-             k: int | None = None) -> list[str | None]:
-    """Per record: the label of what it shares a non-boilerplate n-gram with (train records only), else None.
-
-    Labels are "val", "test" or "eval file NAME"; with several, the first in sort order.
-    Against val/test an n-gram is boilerplate when more than ``k`` records hold it (the
-    split's bound, the same the relatedness graph used); against eval files when at least
-    ``cfg.boilerplate_min_records`` records and eval items hold it.
-    """
-    k = boilerplate_k(frame, cfg) if k is None else k
-    texts = frame.select(full_text().alias("t"))["t"].to_list()
-    labels = frame["split"].to_list()
-    for label, ts in eval_texts.items():
-        texts.extend(ts)
-        labels.extend([label] * len(ts))
-    n_records = frame.height
-    pairs = ngram_table(texts, cfg.ngram)
-    if pairs.height == 0:
-        return [None] * n_records
-    pairs = pairs.join(pl.DataFrame({"doc": np.arange(len(labels), dtype=np.int64), "label": labels}),
-                       on="doc", how="left")
-    owners = pairs.filter(pl.col("label") != "train").select("h", "label").unique()
-    freq = pairs.join(owners.select("h").unique(), on="h", how="semi").group_by("h").agg(pl.len().alias("n"))
-    is_eval = pl.col("label").str.starts_with("eval file")
-    bound = pl.when(is_eval).then(cfg.boilerplate_min_records - 1).otherwise(k)
-    hits = (pairs.filter((pl.col("label") == "train") & (pl.col("doc") < n_records)).select("doc", "h")
-            .join(owners, on="h").join(freq, on="h")
-            .filter(pl.col("n") <= bound)
-            .group_by("doc").agg(pl.col("label").min().alias("owner")))
-    out: list[str | None] = [None] * n_records
-    for d, o in hits.iter_rows():
-        out[d] = o
-    return out
-
-
-def decontaminate(frame: pl.DataFrame, cfg: DecontamConfig, eval_texts: dict[str, list[str]]) -> StepResult:
-    """Reject train records sharing a non-boilerplate n-gram with a named eval set, and synthetic or
-    mixed-in train records sharing one with val or test.
-
-    Real records never overlap val/test here: the split put related records in one split.
-    Repeated until nothing changes: removing records lowers n-gram counts, so a span that
-    was boilerplate before can become a leak after; the fixed point is what the leak check
-    then confirms.
-    """
-    hits: list[str | None] = [None] * frame.height
-    rounds = 0
-    real = [p == "real" for p in frame["provenance"].to_list()] if frame.height else []
-    # Only eval files and synthetic / mixed-in records can lose anything here.
-    if cfg.enabled and frame.height and (eval_texts or not all(real)):
-        k = boilerplate_k(frame, cfg)
-        alive = list(range(frame.height))
-        while True:
-            rounds += 1
-            new = overlaps(frame[alive], cfg, eval_texts, k)
-            found = [(i, h) for i, h in zip(alive, new)
-                     if h and (h.startswith("eval file") or not real[i])]
-            if not found:
-                break
-            for i, h in found:
-                hits[i] = h
-            gone = {i for i, _ in found}
-            alive = [i for i in alive if i not in gone]
-    reasons = ["decontam.ngram_overlap" if h else None for h in hits]
-    details = [f"shares a {cfg.ngram}-word span with {h}" if h else None for h in hits]
-    df = frame.with_columns(pl.Series("_reason", reasons, dtype=pl.String), pl.Series("_detail", details, dtype=pl.String))
-    return partition("decontam", df, {"rounds": rounds})
 
 
 def shared_groups(frame: pl.DataFrame) -> int:

@@ -11,9 +11,10 @@ import fnmatch
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from schemas.messages import Message
+from schemas.frozen import Frozen
 from schemas.record import Record
 
 
@@ -31,11 +32,9 @@ def read_prompt(value: str | None) -> str | None:
     return text
 
 
-class SystemPromptConfig(BaseModel):
+class SystemPromptConfig(Frozen):
     """The system turn of exported records. ``@FILE`` values are read when the config loads,
     so the manifest records the text itself."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     text: str | None = Field(None, description="System prompt for every record (TEXT or @FILE); none keeps records as they are.")
     per_source: dict[str, str] = Field(

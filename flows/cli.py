@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from schemas.overrides import OverrideError, parse_assignment, set_dotted
+
 FLOWS = ("curate", "pipeline", "incremental", "synth", "preferences", "train")
 # Where the curate settings sit inside each flow's config.
 CURATE_AT = {"curate": "", "pipeline": "curate.", "incremental": "curate."}
@@ -19,24 +21,11 @@ class CliError(Exception):
         self.code = code
 
 
-def _yaml_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
-    *parents, leaf = dotted.split(".")
-    for k in parents:
-        nxt = node.get(k)
-        if not isinstance(nxt, dict):
-            nxt = node[k] = {}
-        node = nxt
-    node[leaf] = value
+    try:
+        set_dotted(data, dotted, value)
+    except OverrideError as e:
+        raise CliError(f"--set {dotted}: {e}") from None
 
 
 def _curate_overrides(data: dict[str, Any], at: str, key: str, value: Any) -> None:
@@ -97,10 +86,11 @@ def build_params(flow: str, args: argparse.Namespace) -> dict[str, Any]:
         if args.runs_dir:
             data["runs_dir"] = args.runs_dir
     for item in args.set:
-        if "=" not in item:
-            raise CliError(f"--set {item}: expected KEY=VALUE, e.g. runner.workers=2")
-        k, v = item.split("=", 1)
-        _set(data, k.strip(), _yaml_value(v))
+        try:
+            k, v = parse_assignment(item)
+        except OverrideError:
+            raise CliError(f"--set {item}: expected KEY=VALUE, e.g. runner.workers=2") from None
+        _set(data, k, v)
     return data
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from curate.config import PipelineConfig
 from synth.config import SynthConfig
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from schemas.frozen import Frozen
+from schemas.overrides import apply_dotted
 
 
 class RunnerConfig(Frozen):
@@ -25,16 +23,6 @@ class RunnerConfig(Frozen):
     address: str | None = Field(
         None, description="An existing cluster: Dask scheduler (tcp://host:8786) or Ray (ray://host:10001, "
                           "or 'auto'). Inputs, out and work_dir must then be on storage every node sees.")
-
-
-def _apply_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[leaf] = value
-    return data
 
 
 class CurateFlowConfig(Frozen):
@@ -68,7 +56,7 @@ class CurateFlowConfig(Frozen):
             return load_config(self.config_file, dict(self.overrides))
         if not self.overrides:
             return self.pipeline
-        return load_config(None, _apply_dotted(self.pipeline.model_dump(mode="json"), dict(self.overrides)))
+        return load_config(None, apply_dotted(self.pipeline.model_dump(mode="json"), dict(self.overrides)))
 
     def work_path(self) -> Path:
         # Beside the run directory, not in it: it holds unscrubbed intermediate frames,
@@ -109,7 +97,7 @@ def _synth_config(synth, config_file: str | None, overrides: dict[str, Any]):
     if config_file:
         return load_config(config_file, dict(overrides))
     data = synth.model_dump(mode="json", exclude_unset=True) if synth is not None else {}
-    return SynthConfig.model_validate(_apply_dotted(data, dict(overrides)))
+    return SynthConfig.model_validate(apply_dotted(data, dict(overrides)))
 
 
 class SynthFlowConfig(Frozen):

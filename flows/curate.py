@@ -76,9 +76,7 @@ def plan_run(inputs: list[str], cfg) -> tuple[list[dict], list[tuple[str, str]]]
 
 
 def signature_fingerprint(cfg) -> str:
-    from curate.dedup import minhash_params
-
-    return json.dumps(minhash_params(cfg.near_dedup).signature_fingerprint(), sort_keys=True)
+    return json.dumps(cfg.near_dedup.minhash_params().signature_fingerprint(), sort_keys=True)
 
 
 def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str, Any]:
@@ -210,7 +208,8 @@ def read_ledger(runs_dir: str | Path) -> dict[str, Any]:
 @task(name="find-new-files", retries=2, retry_delay_seconds=[1, 5])
 def find_new_files(landing: str, runs_dir: str) -> list[dict]:
     """Files in the landing folder whose (path, sha256) no earlier increment processed."""
-    from curate.ingest import IngestError, discover, file_sha256
+    from curate.ingest import IngestError, discover
+    from schemas.hashing import file_sha256
 
     if not Path(landing).is_dir():
         return []

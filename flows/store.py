@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,8 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from curate.step import StepReport, StepResult
+from schemas.atomic import atomic_write, write_bytes_atomic, write_parquet_atomic
+from schemas.hashing import file_sha256
 
 
 class Part(BaseModel):
@@ -57,34 +57,14 @@ def key_dir(work_dir: str | Path, step: str, key: str) -> Path:
     return Path(work_dir) / step / key
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _part(work_dir: Path, path: Path, rows: int | None) -> Part:
-    return Part(path=str(path.relative_to(work_dir)), sha256=_sha256(path), bytes=path.stat().st_size, rows=rows)
+    return Part(path=str(path.relative_to(work_dir)), sha256=file_sha256(path), bytes=path.stat().st_size, rows=rows)
 
 
 def write_frame(work_dir: str | Path, rel: Path | str, frame: pl.DataFrame) -> Part:
     work = Path(work_dir)
     p = work / rel
-    _atomic(p, lambda tmp: frame.write_parquet(tmp))
+    write_parquet_atomic(p, frame)
     return _part(work, p, frame.height)
 
 
@@ -94,11 +74,7 @@ def write_array(work_dir: str | Path, rel: Path | str, array) -> Part:
     work = Path(work_dir)
     p = work / rel
 
-    def w(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-
-    _atomic(p, w)
+    atomic_write(p, lambda f: np.save(f, array, allow_pickle=False))
     return _part(work, p, int(array.shape[0]))
 
 
@@ -115,7 +91,7 @@ def read_array(work_dir: str | Path, part: Part):
 def save_output(work_dir: str | Path, out: StepOutput) -> StepOutput:
     d = key_dir(work_dir, out.step, out.key)
     data = out.model_dump_json(indent=1).encode()
-    _atomic(d / "output.json", lambda tmp: Path(tmp).write_bytes(data))
+    write_bytes_atomic(d / "output.json", data)
     return out
 
 

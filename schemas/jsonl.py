@@ -9,12 +9,12 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import orjson
+
+from schemas.atomic import atomic_write, write_bytes_atomic  # noqa: F401  (write_bytes_atomic: re-exported)
 
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
@@ -196,31 +196,6 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(binary_file)`` on a temp file beside ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.filename is None:
-            e.filename = str(path)  # a failed write() names no file; the user needs to know which
-        raise
-
-
 def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[Any]) -> int:
     """Write rows to ``path`` via a temp file + rename; return the row count."""
     count = [0]
@@ -230,9 +205,5 @@ def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[Any]) -> int:
             out.write(dumps(row))
             count[0] += 1
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return count[0]
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    _atomic_write(path, lambda out: out.write(data))

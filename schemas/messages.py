@@ -6,14 +6,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from schemas.frozen import Frozen
+
 Role = Literal["system", "user", "assistant", "tool"]
 NonEmptyText = Annotated[str, StringConstraints(min_length=1)]
 
 
-class Message(BaseModel):
+class Message(Frozen):
     """One chat turn. ``content`` must contain a non-whitespace character."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     role: Role
     content: str

@@ -24,15 +24,13 @@ def _parse_price(text: str) -> tuple[str, dict[str, float]]:
 
 
 def _parse_set(text: str) -> tuple[str, Any]:
-    import yaml
+    from schemas.overrides import OverrideError, parse_assignment
 
-    if "=" not in text:
-        raise SynthUserError(f"--set {text!r}: expected KEY=VALUE, e.g. generate.judge.min_score=3.5", code=2)
-    key, value = text.split("=", 1)
     try:
-        return key.strip(), yaml.safe_load(value)
-    except yaml.YAMLError:
-        return key.strip(), value
+        return parse_assignment(text)
+    except OverrideError:
+        raise SynthUserError(f"--set {text!r}: expected KEY=VALUE, e.g. generate.judge.min_score=3.5",
+                             code=2) from None
 
 
 def _add_client_args(p: argparse.ArgumentParser) -> None:

@@ -10,15 +10,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from schemas.frozen import Frozen
+from schemas.overrides import OverrideError, set_dotted
 
 
 class SynthConfigError(ValueError):
     """A bad configuration value: shown to the user as one line."""
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Price(Frozen):
@@ -228,14 +227,10 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     if dotted.startswith("client.prices.") and len(parts) > 3:  # model names may contain dots (gpt-4.1)
         parts = parts[:2] + [".".join(parts[2:])]
-    cur = data
-    for p in parts[:-1]:
-        nxt = cur.get(p)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            cur[p] = nxt
-        cur = nxt
-    cur[parts[-1]] = value
+    try:
+        set_dotted(data, parts, value)
+    except OverrideError as e:
+        raise SynthConfigError(f"--set {dotted}: {e}") from None
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> SynthConfig:

@@ -42,7 +42,7 @@ def curate_examples(rows: list[dict[str, Any]], cfg: CurateStepsConfig,
     from curate.dedup import exact_dedup, near_dedup
     from curate.frame import frame_to_records, records_to_frame
     from curate.normalize import normalize
-    from curate.split import decontaminate
+    from curate.decontam import decontaminate
     from curate.step import checked
     from schemas.convert import to_record
 

@@ -9,7 +9,6 @@ verbatim when parsing fails), ``judge`` (scores and rationale), ``messages``
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from schemas import secrets
+from schemas.hashing import file_sha256
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry
 from schemas.record import RejectRow
@@ -46,16 +46,8 @@ def manifest_path_for(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def file_entry(path: Path, records: int | None = None, fmt: str | None = None) -> dict[str, Any]:
-    return FileEntry(path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size, records=records,
+    return FileEntry(path=str(path), sha256=file_sha256(path), bytes=path.stat().st_size, records=records,
                      format=fmt).model_dump()
 
 

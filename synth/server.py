@@ -107,7 +107,7 @@ def embedded_server(cfg: EmbeddedConfig, model: str | None = None,
     """Start ``transformers serve`` of ``model`` (a local folder; default: the embedded model); stop it on exit."""
     import httpx
 
-    from curate.local_model import ModelNotFoundError, resolve_model_path
+    from schemas.local_model import ModelNotFoundError, resolve_model_path
 
     try:
         model_dir = resolve_model_path(model or cfg.model_dir)

@@ -16,7 +16,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def local_model_dir() -> Path:
     """The embedded instruct model, provisioned (idempotently) into data/models/."""
-    from curate.local_model import provision
+    from schemas.local_model import provision
 
     return provision(log=lambda *a, **k: None)
 

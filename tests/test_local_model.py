@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from curate import local_model
-from curate.local_model import (
+from schemas import local_model
+from schemas.local_model import (
     CHECKSUMS_FILENAME,
     ModelNotFoundError,
     ProvisionError,
@@ -40,7 +40,7 @@ def _mtimes(folder: Path) -> dict[str, int]:
 
 
 def test_importing_the_module_does_not_import_torch_or_transformers():
-    code = "import sys, curate.local_model; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    code = "import sys, schemas.local_model; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -11,6 +11,7 @@ from datasketch.lsh import _optimal_param
 
 from curate import minhash as mh
 from curate.minhash import MinHashParams
+from curate.minhash.hashing import _shingle_hashes_chunk
 
 P = MinHashParams()
 
@@ -64,7 +65,7 @@ def test_vectorised_shingle_hashes_equal_the_reference_on_tricky_texts():
     for _ in range(50):
         texts.append(" ".join(_words(rng, rng.randrange(0, 30))))
     for ngram in (1, 2, 5):
-        sh, soff = mh._shingle_hashes_chunk(texts, ngram)
+        sh, soff = _shingle_hashes_chunk(texts, ngram)
         for i, t in enumerate(texts):
             want = [mh.shingle_hash64(s) for s in mh.shingles(t, ngram)]
             assert sh[soff[i] : soff[i + 1]].tolist() == want, (ngram, t)

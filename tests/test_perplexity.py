@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from curate.frame import FRAME_SCHEMA, records_to_frame
-from curate.local_model import ModelNotFoundError
+from schemas.local_model import ModelNotFoundError
 from curate.perplexity import (
     IGNORE_INDEX,
     PerplexityConfig,

@@ -270,7 +270,7 @@ def test_retention_is_shown_and_a_warning_becomes_a_banner_at_the_top():
 def test_the_data_card_counts_near_dedup_clusters_and_perplexity_on_the_steps_input(tmp_path):
     import polars as pl
 
-    from curate.report_data import build_report
+    from curate.report.build import build_report
     from schemas.manifest import Manifest, StepCounts
 
     # near_dedup found 2 clusters (sizes 2 and 3) among 10 records; perplexity scored 6 records and

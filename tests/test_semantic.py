@@ -294,7 +294,7 @@ def test_config_is_strict_typed_and_reachable_from_the_cli():
 
 def test_the_packaged_model_is_checksum_verified_and_a_changed_file_is_refused(tmp_path):
     from curate.embed_model import PINNED, packaged_model_dir, verify_embedding_model
-    from curate.local_model import ModelNotFoundError
+    from schemas.local_model import ModelNotFoundError
     from curate.embed_model import resolve_embedding_model
 
     folder = packaged_model_dir()

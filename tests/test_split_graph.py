@@ -15,7 +15,8 @@ from curate.config import NearDedupConfig, PipelineConfig, SplitConfig
 from curate.frame import records_to_frame
 from curate.minhash import shingle_hash_sets
 from curate.run import run
-from curate.split import overlaps, split_by_group
+from curate.decontam import overlaps
+from curate.split import split_by_group
 from curate.config import DecontamConfig
 from schemas.record import Record
 

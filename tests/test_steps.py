@@ -6,7 +6,8 @@ from curate.config import DecontamConfig, ExactDedupConfig, NearDedupConfig, Nor
 from curate.dedup import exact_dedup, near_dedup
 from curate.frame import records_to_frame
 from curate.normalize import normalize
-from curate.split import decontaminate, shared_groups, split_by_group
+from curate.decontam import decontaminate
+from curate.split import shared_groups, split_by_group
 from schemas.messages import Message
 from schemas.record import Record
 

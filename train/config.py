@@ -11,11 +11,15 @@ adapters import them inside, so ``python -m train --help`` stays fast.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from schemas.frozen import Frozen
+from schemas.overrides import OverrideError, parse_assignment, set_dotted
 
 SFT_LEARNING_RATE = 2e-4
 # Attention kernels that honour the sequence boundaries of a packed (padding-free) batch.
@@ -27,11 +31,7 @@ class ConfigError(ValueError):
     """A configuration file or override that cannot be used; the message is one line."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LoraSettings(_Frozen):
+class LoraSettings(Frozen):
     r: int = Field(16, ge=1, description="LoRA rank.")
     alpha: int = Field(32, ge=1, description="LoRA alpha (scaling = alpha / r).")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
@@ -43,7 +43,7 @@ class LoraSettings(_Frozen):
                           "small updates away); matmuls still run in the compute dtype.")
 
 
-class QuantSettings(_Frozen):
+class QuantSettings(Frozen):
     load_in_4bit: bool = Field(False, description="QLoRA: load the frozen base in 4-bit (bitsandbytes).")
     quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type.")
     double_quant: bool = Field(True, description="Quantise the quantisation constants too (saves ~0.4 bit/param).")
@@ -51,7 +51,7 @@ class QuantSettings(_Frozen):
         "bfloat16", description="dtype of the matmuls inside the 4-bit layers.")
 
 
-class OptimSettings(_Frozen):
+class OptimSettings(Frozen):
     learning_rate: float | None = Field(
         None, gt=0.0, description="Peak learning rate; default 2e-4 for SFT, 5e-6 for DPO.")
     lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
@@ -73,7 +73,7 @@ class OptimSettings(_Frozen):
     save_total_limit: int = Field(2, ge=1, description="Trainer checkpoints kept under OUT/checkpoints.")
 
 
-class SequenceSettings(_Frozen):
+class SequenceSettings(Frozen):
     max_length: int = Field(1024, ge=8, description="Longest tokenized example (prompt + answer).")
     overlong: Literal["drop", "error"] = Field(
         "drop", description="Examples over max_length: 'drop' (counted and reported) or 'error'. "
@@ -81,7 +81,7 @@ class SequenceSettings(_Frozen):
     packing: bool = Field(False, description="Pack several examples into one sequence of max_length (SFT only).")
 
 
-class PreflightSettings(_Frozen):
+class PreflightSettings(Frozen):
     show_examples: int = Field(2, ge=0, description="Examples printed token by token.")
     show_max_tokens: int = Field(400, ge=16, description="Tokens printed per example at most.")
     eos_tokens: list[str] = Field(
@@ -89,7 +89,7 @@ class PreflightSettings(_Frozen):
         description="Extra end-of-turn tokens besides the tokenizer's eos and generation_config's eos ids.")
 
 
-class EvalSettings(_Frozen):
+class EvalSettings(Frozen):
     enabled: bool = Field(True, description="Evaluate before and after training.")
     max_examples: int = Field(64, ge=1, description="val/test examples scored for loss at most.")
     batch_size: int = Field(4, ge=1, description="Examples per batch in the trainer's evaluation on val.")
@@ -112,12 +112,12 @@ class EvalSettings(_Frozen):
     test_at_end: bool = Field(True, description="Score the test split once, after training.")
 
 
-class DPOSettings(_Frozen):
+class DPOSettings(Frozen):
     beta: float = Field(0.1, gt=0.0, description="Strength of the pull towards the reference model.")
     loss_type: str = Field("sigmoid", description="TRL DPO loss type.")
 
 
-class TrainConfig(_Frozen):
+class TrainConfig(Frozen):
     """One SFT or DPO run. Paths may be relative to the working directory."""
 
     task: Literal["sft", "dpo"] = "sft"
@@ -191,28 +191,16 @@ def _first_error(e: ValidationError, where: str) -> str:
     return f"{where}: {loc + ': ' if loc else ''}{msg}{more}"
 
 
-def _parse_value(text: str) -> Any:
-    """A --set value: YAML scalar/list syntax, so `0.1`, `true`, `[q_proj, v_proj]` and `null` work."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings to a raw config dict (a copy)."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    out = copy.deepcopy(raw)
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set lora.r=8")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {item!r}: {p} is not a section")
-        node[parts[-1]] = _parse_value(value)
+        try:
+            set_dotted(out, *parse_assignment(item))
+        except OverrideError as e:
+            if "=" not in item:
+                raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set lora.r=8") from None
+            raise ConfigError(f"--set {item!r}: {e}") from None
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.convert import convert
+from schemas.hashing import file_sha256
 from schemas.manifest import FileEntry, Manifest
 from schemas.validate import validate_file
 
@@ -28,14 +29,6 @@ DPO_FORMATS = ("dpo",)
 
 class IntakeError(ValueError):
     """The data cannot be trained on; the message is one line that says what, where and how to fix."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -103,7 +96,7 @@ def _verify_entry(run_dir: Path, entry: FileEntry) -> None:
     if not path.is_file():
         raise IntakeError(f"{path}: listed in manifest.json but missing; re-run curate or restore the file")
     size = path.stat().st_size
-    if size != entry.bytes or sha256_file(path) != entry.sha256:
+    if size != entry.bytes or file_sha256(path) != entry.sha256:
         raise IntakeError(f"{path}: sha256 does not match manifest.json (the file changed after the run wrote it); "
                           "re-run curate or restore the file")
 

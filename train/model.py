@@ -1,6 +1,6 @@
 """Finding and loading the model a run starts from: a base folder, a merged SFT model, or an SFT adapter.
 
-Models are only ever loaded from local folders (curate.local_model.resolve_model_path
+Models are only ever loaded from local folders (schemas.local_model.resolve_model_path
 refuses anything else, so nothing is downloaded). With QLoRA the frozen base is
 loaded in 4-bit NF4 and prepared with PEFT's ``prepare_model_for_kbit_training``.
 """
@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from curate.local_model import ModelNotFoundError, resolve_model_path
+from schemas.local_model import ModelNotFoundError, resolve_model_path
 from train.config import QuantSettings, TrainConfig, to_bnb_config, torch_dtype
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from curate.chat_template import TemplateChoice, choose_training_template
+from schemas.atomic import write_text_atomic
 from train.config import TrainConfig, dump_config, to_dpo_config, to_lora_config, to_sft_config
 from train.intake import RunData, open_run
 from train.labels import DPOExample, SFTExample
@@ -197,9 +198,7 @@ def _callbacks(log: Log):
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, text)
 
 
 def _versions() -> dict[str, str]:

@@ -38,7 +38,7 @@ def build_random_model(shape: str, out_dir: str | Path, tokenizer_dir: str | Pat
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from curate.local_model import resolve_model_path
+    from schemas.local_model import resolve_model_path
 
     out = Path(out_dir)
     if (out / "config.json").is_file() and any(out.glob("*.safetensors")):

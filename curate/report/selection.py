@@ -2,7 +2,8 @@
 value before and after the select step (from the step's stats; string values PII-scrubbed there)."""
 from __future__ import annotations
 
-from curate.report import ReportData, _e, _pct, _table
+from curate.report.data import ReportData
+from curate.report.format import _e, _pct, _table
 
 
 def section_selection(d: ReportData) -> tuple[str, str, str]:

