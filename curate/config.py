@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from curate.console import fail
 from curate.handoff import HandoffConfig
+from curate.perplexity import PerplexityConfig
+from curate.pii_step import PiiStepConfig
+from curate.quality import QualityConfig
 from curate.system_prompt import SystemPromptConfig
 from curate.semantic import SemanticDedupConfig
 
@@ -164,9 +167,12 @@ class PipelineConfig(Frozen):
     select: SelectConfig = SelectConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
     near_dedup: NearDedupConfig = NearDedupConfig()
-    quality: dict[str, Any] = Field(default_factory=dict, description="QualityConfig fields.")
-    perplexity: dict[str, Any] = Field(default_factory=lambda: {"enabled": False}, description="PerplexityConfig fields.")
-    pii: dict[str, Any] = Field(default_factory=dict, description="PiiConfig fields.")
+    quality: QualityConfig = Field(default_factory=QualityConfig, description="Heuristic quality checks.")
+    perplexity: PerplexityConfig = Field(
+        default_factory=lambda: PerplexityConfig(enabled=False),
+        description="Perplexity filter: off unless asked for (--perplexity, or any perplexity setting given: "
+                    "a section without `enabled` is on, the field's own default).")
+    pii: PiiStepConfig = Field(default_factory=PiiStepConfig, description="PII scrubbing (on by default).")
     semantic_dedup: SemanticDedupConfig = Field(default_factory=SemanticDedupConfig,
                                                 description="Paraphrase dedup and split edges by sentence embeddings.")
     split: SplitConfig = SplitConfig()
