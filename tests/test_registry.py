@@ -141,21 +141,38 @@ def test_a_filter_added_through_the_registry_alone_runs_in_curate_run_and_in_the
     from flows.config import CurateFlowConfig
     from flows.curate import curate_flow
 
-    rows = ROWS[:6] + [chat("toy", "What is the magic word?", "The magic word is xyzzy, as in the old game.")]
+    rows = ROWS[:6] + [chat("toy", "What is the magic word?", "The magic word is plugh, as in the old game.")]
     src = write_jsonl(tmp_path / "in" / "chats.jsonl", rows)
 
+    # Its config is typed like every step's: set from the command line, checked, recorded in the manifest.
     cli_out = tmp_path / "cli"
-    assert main(["run", str(src), "--out", str(cli_out), "--no-pii"]) == 0
+    assert main(["run", str(src), "--out", str(cli_out), "--no-pii", "--set", "toy.word=plugh"]) == 0
     rejects = [json.loads(x) for x in (cli_out / "rejects.jsonl").read_text().splitlines()]
-    assert [(r["id"], r["step"], r["reason"]) for r in rejects] == [("toy", "toy", "toy.banned_word")]
+    assert [(r["id"], r["step"], r["reason"], r["detail"]) for r in rejects] == [
+        ("toy", "toy", "toy.banned_word", "contains the word plugh")]
     m = json.loads((cli_out / "manifest.json").read_text())
     names = [s["step"] for s in m["steps"]]
     assert names[names.index("quality") + 1] == "toy"
-    assert m["config"]["toy"] == {"word": "xyzzy"}  # the manifest records the resolved config of every step
+    assert m["config"]["toy"] == {"word": "plugh"}  # the manifest records the resolved config of every step
 
     flow_out = tmp_path / "flow"
-    summary = curate_flow(CurateFlowConfig(inputs=[str(src)], out=str(flow_out), overrides={"pii.enabled": False},
-                                           shards=2))
+    summary = curate_flow(CurateFlowConfig(inputs=[str(src)], out=str(flow_out), shards=2,
+                                           overrides={"pii.enabled": False, "toy.word": "plugh"}))
     toy_tasks = sorted(t["task"] for t in summary["tasks"] if t["step"] == "toy")
     assert toy_tasks == ["toy[0]", "toy[1]"]  # per_shard: one task per shard
     assert hashes(flow_out) == hashes(cli_out)
+
+
+def test_a_bad_step_setting_is_one_error_line_naming_the_setting(toy_registered, tmp_path, capsys):
+    from curate.cli import main
+
+    src = write_jsonl(tmp_path / "in" / "chats.jsonl", ROWS[:2])
+    for setting, says in [("quality.length.min_words=-1", "quality.length.min_words: Input should be greater than "
+                                                          "or equal to 0"),
+                          ("perplexity.max_ppl=high", "perplexity.max_ppl: Input should be a valid number"),
+                          ("pii.bogus=1", "pii.bogus: Extra inputs are not permitted"),
+                          ("toy.wrod=plugh", "toy.wrod: Extra inputs are not permitted")]:
+        assert main(["run", str(src), "--out", str(tmp_path / "out"), "--set", setting]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: config: " + says), (setting, err)
+    assert not (tmp_path / "out").exists()

@@ -41,8 +41,8 @@ class StepType:
 
     ``run(frame, config, ctx)`` returns a :class:`~curate.step.StepResult` (conservation is checked by
     the caller). ``config_of(cfg)`` picks the step's typed config out of the pipeline config (by
-    default the field named ``section``, else the config class's defaults: a step registered from
-    outside ``PipelineConfig`` still runs). ``per_shard``: the step's outcome for a record depends
+    default the field named ``section``; a step registered from outside ``PipelineConfig`` reads
+    its section of ``cfg.added_steps``, so ``--set <name>.<field>=...`` reaches it too). ``per_shard``: the step's outcome for a record depends
     only on that record and the config, so it may run on shards (a callable decides per config).
     ``adds_records``: a source of records (ingest, mix), whose ``n_in`` counts what it brought in.
     ``reasons``: the reason codes it may emit; every one starts with one of ``prefixes``
@@ -71,7 +71,9 @@ class StepType:
 
     def config_of(self, cfg: Any) -> BaseModel:
         value = getattr(cfg, self.section or self.name, None)
-        return value if isinstance(value, self.config_cls) else self.config_cls()
+        if isinstance(value, self.config_cls):
+            return value
+        return self.config_cls.model_validate(getattr(cfg, "added_steps", {}).get(self.name, {}))
 
     def in_plan(self, cfg: Any) -> bool:
         return True if self.enabled is None else bool(self.enabled(cfg))
