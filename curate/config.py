@@ -5,10 +5,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from curate.console import fail
 from curate.handoff import HandoffConfig
+from curate.perplexity import PerplexityConfig
+from curate.pii_step import PiiStepConfig
+from curate.quality import QualityConfig
 from curate.system_prompt import SystemPromptConfig
 from curate.semantic import SemanticDedupConfig
 from schemas.frozen import Frozen
@@ -173,9 +176,12 @@ class PipelineConfig(Frozen):
     select: SelectConfig = SelectConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
     near_dedup: NearDedupConfig = NearDedupConfig()
-    quality: dict[str, Any] = Field(default_factory=dict, description="QualityConfig fields.")
-    perplexity: dict[str, Any] = Field(default_factory=lambda: {"enabled": False}, description="PerplexityConfig fields.")
-    pii: dict[str, Any] = Field(default_factory=dict, description="PiiConfig fields.")
+    quality: QualityConfig = Field(default_factory=QualityConfig, description="Heuristic quality checks.")
+    perplexity: PerplexityConfig = Field(
+        default_factory=lambda: PerplexityConfig(enabled=False),
+        description="Perplexity filter: off unless asked for (--perplexity, or any perplexity setting given: "
+                    "a section without `enabled` is on, the field's own default).")
+    pii: PiiStepConfig = Field(default_factory=PiiStepConfig, description="PII scrubbing (on by default).")
     semantic_dedup: SemanticDedupConfig = Field(default_factory=SemanticDedupConfig,
                                                 description="Paraphrase dedup and split edges by sentence embeddings.")
     split: SplitConfig = SplitConfig()
@@ -185,6 +191,37 @@ class PipelineConfig(Frozen):
     report: ReportConfig = ReportConfig()
     handoff: HandoffConfig = HandoffConfig()
     against: str | None = Field(None, description="An earlier run directory: dedup new data against its corpus.")
+    added_steps: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Settings of steps registered outside this model (curate.steps.register), "
+                                          "by step name; a section named after such a step lands here.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _added_step_sections(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        from curate import steps
+
+        names = {s.name for s in steps.REGISTRY if (s.section or s.name) not in cls.model_fields}
+        moved = {k: v for k, v in data.items() if k in names}
+        if not moved:
+            return data
+        return {**{k: v for k, v in data.items() if k not in moved},
+                "added_steps": {**data.get("added_steps", {}), **moved}}
+
+    @model_validator(mode="after")
+    def _added_steps_valid(self) -> "PipelineConfig":
+        from curate import steps
+
+        for name, section in self.added_steps.items():
+            try:
+                steps.get(name).config_cls.model_validate(section)
+            except KeyError:
+                raise ValueError(f"added_steps.{name}: no step {name!r} is registered") from None
+            except ValidationError as e:
+                err = e.errors()[0]
+                raise ValueError(f"{name}.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+        return self
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
@@ -211,4 +248,6 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
+        if not loc:  # a check across sections (an added step's settings) names its place itself
+            fail(f"{path or 'config'}: {err['msg'].removeprefix('Value error, ')}", code=2)
         fail(f"{path or 'config'}: {loc}: {err['msg']}", code=2)

@@ -60,6 +60,15 @@ class Step:
     adds_records: bool = False  # a source of records (ingest, mix): its n_in counts what it brought in
 
 
+def run_checked(step: Step, frame: pl.DataFrame) -> StepResult:
+    """Run ``step`` on ``frame`` and check conservation (``n_in == kept + rejected``); a source step
+    (ingest, mix) must report at least what it was given. Every runner (run, shards, flows) calls this."""
+    result = step.fn(frame)
+    if step.adds_records and result.report.n_in < frame.height:
+        raise AssertionError(f"step {step.name} reports fewer inputs than it was given")
+    return checked(result, result.report.n_in if step.adds_records else frame.height)
+
+
 @dataclass
 class RunResult:
     out_dir: Path
@@ -161,11 +170,7 @@ def run_steps(steps: list[Step], root_key: str, first_input: Callable[[], pl.Dat
         if on_step:
             on_step(s.name, "running")
         t0 = time.perf_counter()
-        result = s.fn(frame)
-        # A source step (ingest, mix) brings records in: its n_in is what it received plus what it found.
-        if s.adds_records and result.report.n_in < frame.height:
-            raise AssertionError(f"step {s.name} reports fewer inputs than it was given")
-        result = checked(result, result.report.n_in if s.adds_records else frame.height)
+        result = run_checked(s, frame)
         timings[s.name] = time.perf_counter() - t0
         cache.save(i, s.name, keys[i], result, result.extra)
         if not keep_intermediates and i > 0:

@@ -74,6 +74,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from curate.frame import contents
 from curate.step import StepResult, partition
+from curate.filter import Check, fail_stats, judge, rules
 
 STEP = "quality"
 CHECK_ORDER: tuple[str, ...] = (
@@ -631,16 +632,8 @@ def filter_quality(frame: pl.DataFrame, config: QualityConfig) -> StepResult:
     if config.ends_on_user.enabled and config.ends_on_user.mode == "trim" and base.height:
         base, trimmed = _trim_trailing_user(base)
     measured = _measure(base, config)
-    checks = _checks(measured, config)
-
-    reason = pl.lit(None, dtype=pl.String)
-    detail = pl.lit(None, dtype=pl.String)
-    for name, fails, why in reversed(checks):  # built inside out: the first check in order wins
-        reason = pl.when(fails).then(pl.lit(f"{STEP}.{name}")).otherwise(reason)
-        detail = pl.when(fails).then(why).otherwise(detail)
-    judged = measured.with_columns(
-        [fails.alias(f"_fails_{name}") for name, fails, _ in checks] + [reason.alias("_reason"),
-                                                                          detail.alias("_detail")])
+    checks = rules(CHECKS, config, measured)
+    judged = judge(STEP, measured, checks)
     stats = _stats(judged, [name for name, _, _ in checks], config)
     if config.ends_on_user.enabled and config.ends_on_user.mode == "trim":
         stats["trimmed.ends_on_user"] = float(trimmed)
@@ -670,47 +663,84 @@ def _trim_trailing_user(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return f.drop("_keep", "_n"), trimmed
 
 
-def _checks(f: pl.DataFrame, config: QualityConfig) -> list[tuple[str, pl.Expr, pl.Expr]]:
-    """(check name, fails expression, detail expression) for every enabled check, in `CHECK_ORDER`."""
-    out: list[tuple[str, pl.Expr, pl.Expr]] = []
-    n_turns = pl.col("_n_turns").cast(pl.String)
-    if config.ends_on_user.enabled:
-        why = "last turn is a user turn" if config.ends_on_user.mode == "reject" else \
-            "no assistant turn before the trailing user turns"
-        out.append(("ends_on_user", pl.col("_on_user"), pl.lit(why)))
-    if config.placeholder.enabled:
+# --------------------------------------------------------------------------- the nine checks
+# Each check is one unit: its reason name, the config section it reads, and its vectorised rule
+# (fails, detail) over the measured frame. Order matters: a record is rejected for its first failure.
+
+_N_TURNS = pl.col("_n_turns").cast(pl.String)
+
+
+class EndsOnUser(Check):
+    name, section = "ends_on_user", "ends_on_user"
+
+    def rule(self, c: EndsOnUserCheck, config, f):
+        why = "last turn is a user turn" if c.mode == "reject" else "no assistant turn before the trailing user turns"
+        return pl.col("_on_user"), pl.lit(why)
+
+
+class Placeholder(Check):
+    name, section = "placeholder", "placeholder"
+
+    def rule(self, c: PlaceholderCheck, config, f):
         ph = pl.col("_ph_turn")
-        out.append(("placeholder", ph.is_not_null(),
-                    pl.when(ph == 0).then(pl.lit("no assistant text"))
-                    .otherwise(pl.format("assistant turn {} of {} is empty or a placeholder",
-                                         ph.cast(pl.String), n_turns))))
-    if config.refusal.enabled and config.refusal.phrases:
-        out.append(("refusal", pl.col("_refusal").is_not_null(),
-                    pl.format("matches refusal phrase '{}'", pl.col("_refusal"))))
-    if config.length.enabled:
-        lc = config.length
+        return ph.is_not_null(), (pl.when(ph == 0).then(pl.lit("no assistant text"))
+                                  .otherwise(pl.format("assistant turn {} of {} is empty or a placeholder",
+                                                       ph.cast(pl.String), _N_TURNS)))
+
+
+class Refusal(Check):
+    name, section = "refusal", "refusal"
+
+    def active(self, config) -> bool:
+        return config.refusal.enabled and bool(config.refusal.phrases)
+
+    def rule(self, c: RefusalCheck, config, f):
+        return pl.col("_refusal").is_not_null(), pl.format("matches refusal phrase '{}'", pl.col("_refusal"))
+
+
+class TooShort(Check):
+    name, section = "too_short", "length"
+
+    def rule(self, c: LengthCheck, config, f):
         words = pl.col("q_words")
-        scope = lc.scope
-        out.append(("too_short", words < lc.min_words,
-                    pl.format(f"{scope} words {{}} < min_words {lc.min_words}", words.cast(pl.String))))
-        if lc.max_words is not None:
-            out.append(("too_long", words > lc.max_words,
-                        pl.format(f"{scope} words {{}} > max_words {lc.max_words}", words.cast(pl.String))))
-    if config.alpha.enabled:
+        return words < c.min_words, pl.format(f"{c.scope} words {{}} < min_words {c.min_words}", words.cast(pl.String))
+
+
+class TooLong(Check):
+    name, section = "too_long", "length"
+
+    def active(self, config) -> bool:
+        return config.length.enabled and config.length.max_words is not None
+
+    def rule(self, c: LengthCheck, config, f):
+        words = pl.col("q_words")
+        return words > c.max_words, pl.format(f"{c.scope} words {{}} > max_words {c.max_words}", words.cast(pl.String))
+
+
+class LowAlpha(Check):
+    name, section = "low_alpha", "alpha"
+
+    def rule(self, c: AlphaCheck, config, f):
         a = pl.col("q_alpha")
-        out.append(("low_alpha", a < config.alpha.min_ratio,
-                    pl.format(f"alpha ratio {{}} < min_ratio {config.alpha.min_ratio}", _fmt(a))))
-    if config.repetition.enabled:
-        rc = config.repetition
+        return a < c.min_ratio, pl.format(f"alpha ratio {{}} < min_ratio {c.min_ratio}", _fmt(a))
+
+
+class Repetition(Check):
+    name, section = "repetition", "repetition"
+
+    def rule(self, rc: RepetitionCheck, config, f):
         d, t = pl.col("q_dup_ngram"), pl.col("q_top_ngram")
-        out.append(("repetition", (d > rc.max_dup_ngram_frac) | (t > rc.max_top_ngram_frac),
-                    pl.when(d > rc.max_dup_ngram_frac)
-                    .then(pl.format(f"duplicate {rc.dup_ngram}-gram fraction {{}} > {rc.max_dup_ngram_frac}",
-                                    _fmt(d)))
-                    .otherwise(pl.format(f"top {rc.top_ngram}-gram covers {{}} of words > {rc.max_top_ngram_frac}",
-                                         _fmt(t)))))
-    if config.language.enabled:
-        lc = config.language
+        return ((d > rc.max_dup_ngram_frac) | (t > rc.max_top_ngram_frac),
+                pl.when(d > rc.max_dup_ngram_frac)
+                .then(pl.format(f"duplicate {rc.dup_ngram}-gram fraction {{}} > {rc.max_dup_ngram_frac}", _fmt(d)))
+                .otherwise(pl.format(f"top {rc.top_ngram}-gram covers {{}} of words > {rc.max_top_ngram_frac}",
+                                     _fmt(t))))
+
+
+class WrongLanguage(Check):
+    name, section = "wrong_language", "language"
+
+    def rule(self, lc: LanguageCheck, config, f):
         lang = pl.col("q_lang")
         wrong = lang.is_not_null() & ~lang.is_in(list(lc.expected))
         if not lc.reject_unknown:
@@ -718,18 +748,21 @@ def _checks(f: pl.DataFrame, config: QualityConfig) -> list[tuple[str, pl.Expr, 
         best_expected = pl.max_horizontal([pl.col(f"_lr_{x}") for x in lc.expected])
         own = pl.coalesce([pl.when(lang == x).then(pl.col(f"_lr_{x}")) for x in LANGUAGES])
         expected = ",".join(lc.expected)
-        out.append(("wrong_language", wrong,
-                    pl.when(lang == "other")
-                    .then(pl.lit(f"language other (Latin-script letters below {lc.min_latin_ratio}), "
-                                 f"expected {expected}"))
-                    .when(lang == "unknown")
-                    .then(pl.format(f"language unknown (best stopword ratio {{}} < {lc.min_stopword_ratio}), "
-                                    f"expected {expected}", _fmt(pl.max_horizontal(
-                                        [pl.col(f"_lr_{x}") for x in LANGUAGES]))))
-                    .otherwise(pl.format(f"language {{}} (stopword ratio {{}}) not in expected {expected} "
-                                         f"(best expected ratio {{}})", lang, _fmt(own), _fmt(best_expected)))))
-    if config.truncated.enabled:
-        tc = config.truncated
+        return wrong, (pl.when(lang == "other")
+                       .then(pl.lit(f"language other (Latin-script letters below {lc.min_latin_ratio}), "
+                                    f"expected {expected}"))
+                       .when(lang == "unknown")
+                       .then(pl.format(f"language unknown (best stopword ratio {{}} < {lc.min_stopword_ratio}), "
+                                       f"expected {expected}", _fmt(pl.max_horizontal(
+                                           [pl.col(f"_lr_{x}") for x in LANGUAGES]))))
+                       .otherwise(pl.format(f"language {{}} (stopword ratio {{}}) not in expected {expected} "
+                                            f"(best expected ratio {{}})", lang, _fmt(own), _fmt(best_expected))))
+
+
+class Truncated(Check):
+    name, section = "truncated", "truncated"
+
+    def rule(self, tc: TruncationCheck, config, f):
         codes = _truncation_codes(tc)
         idx = _first_index(codes.list.eval(_el > 0))
         if tc.turns == "last":
@@ -740,15 +773,19 @@ def _checks(f: pl.DataFrame, config: QualityConfig) -> list[tuple[str, pl.Expr, 
                .when(kind == 3).then(pl.lit("an open bracket or quote"))
                .otherwise(pl.lit(f"no sentence-ending punctuation after {tc.min_words_unpunctuated}+ words")))
         cut = _generator_cut() if tc.finish_reason and "meta" in f.columns else pl.lit(False)
-        out.append(("truncated", idx.is_not_null() | cut,
-                    pl.when(idx.is_not_null()).then(pl.format("assistant turn {} of {} ends mid-sentence: {}",
-                                                              idx.cast(pl.String), n_turns, why))
-                    .otherwise(pl.lit("the generator stopped at its token limit (finish_reason length)"))))
-    return [(name, fails.fill_null(False), why) for name, fails, why in out]
+        return (idx.is_not_null() | cut,
+                pl.when(idx.is_not_null()).then(pl.format("assistant turn {} of {} ends mid-sentence: {}",
+                                                          idx.cast(pl.String), _N_TURNS, why))
+                .otherwise(pl.lit("the generator stopped at its token limit (finish_reason length)")))
+
+
+CHECKS: tuple[Check, ...] = (EndsOnUser(), Placeholder(), Refusal(), TooShort(), TooLong(), LowAlpha(),
+                             Repetition(), WrongLanguage(), Truncated())
+assert tuple(c.name for c in CHECKS) == CHECK_ORDER
 
 
 def _stats(f: pl.DataFrame, names: list[str], config: QualityConfig) -> dict[str, float]:
-    aggs: list[pl.Expr] = [pl.col(f"_fails_{n}").sum().alias(f"fails.{n}") for n in names]
+    aggs: list[pl.Expr] = fail_stats(f, names)
     if config.length.enabled:
         aggs.append(pl.col("q_words").sum().alias("words_sum"))
     if config.alpha.enabled:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -11,19 +10,15 @@ import numpy as np
 import polars as pl
 
 from curate.config import PipelineConfig
-from curate.dedup import exact_dedup, near_dedup
 from curate.export import export, input_root
 from curate.handoff import write_handoff
 from curate.frame import empty_frame, full_text
-from curate.ingest import IngestError, discover, ingest_step
-from curate.mix import mix_general
-from curate.normalize import normalize
-from curate.select import select_pii, select_records
+from curate.ingest import IngestError, discover
 from curate.sketches import run_scope, sketches
 from curate.pipeline import (CACHE_DIR, RunResult, Step, StepCache, _fault_pause, _h, _versions, drop_raw_intermediates,
                              input_entries, run_steps, tool_version)
-from curate.decontam import decontaminate, overlaps
-from curate.split import SPLITS, group_digest, shared_groups, split_by_group
+from curate.decontam import overlaps
+from curate.split import SPLITS, group_digest, shared_groups
 from schemas.atomic import write_parquet_atomic
 from schemas.jsonl import write_bytes_atomic, write_jsonl_atomic
 from schemas.manifest import FileEntry, Manifest, StepCounts
@@ -68,34 +63,6 @@ def _corpus_index(against: str | None) -> tuple[dict[str, str], np.ndarray | Non
     return dict(zip(idx["exact_key"].to_list(), idx["id"].to_list())), sf.sigs, list(sf.ids), known, rows
 
 
-def optional_steps(cfg: PipelineConfig) -> list[Step]:
-    """Quality, perplexity and PII steps, each when enabled (PII last: dedup and splits then see the
-    text that ships)."""
-    from curate.perplexity import PerplexityConfig, filter_perplexity
-    from curate.pii_step import PiiStepConfig, scrub_pii
-    from curate.quality import QualityConfig, filter_quality
-
-    qc = QualityConfig(**cfg.quality)
-    steps = [Step("quality", qc, lambda f: filter_quality(f, qc))]
-    if cfg.perplexity.get("enabled", True):
-        pc = PerplexityConfig(**cfg.perplexity)
-        steps.append(Step("perplexity", pc, lambda f: filter_perplexity(f, pc)))
-    if cfg.pii.get("enabled", True):
-        pcfg = PiiStepConfig(**cfg.pii)
-        steps.append(Step("pii", pcfg, lambda f: scrub_pii(f, pcfg)))
-    return steps
-
-
-def semantic_steps(cfg: PipelineConfig, cache_dir: Path | None = None) -> list[Step]:
-    """Semantic dedup when enabled, after near-dedup: it embeds fewer records (junk and copies already
-    gone), on the scrubbed text that ships; ``cache_dir`` keeps its embeddings between runs."""
-    if not cfg.semantic_dedup.enabled:
-        return []
-    from curate.semantic import semantic_dedup
-
-    return [Step("semantic_dedup", cfg.semantic_dedup, lambda f: semantic_dedup(f, cfg.semantic_dedup, cache_dir))]
-
-
 @dataclass
 class Plan:
     """Everything a run needs before its first step: the steps with their cache keys' inputs."""
@@ -134,43 +101,17 @@ def run(inputs: list[str], out_dir: str | Path, cfg: PipelineConfig,
 
 
 def plan(inputs: list[str], cfg: PipelineConfig, cache_dir: Path | None = None) -> Plan:
-    """Discover and hash inputs, load indexes and eval sets, and build the step list
-    (``cache_dir``: where steps may keep caches that outlive a step, e.g. embeddings)."""
+    """Discover and hash inputs, load indexes and eval sets, and build the steps the registry
+    (``curate.steps.REGISTRY``) plans for ``cfg`` (``cache_dir``: where steps may keep caches that
+    outlive a step, e.g. embeddings)."""
+    from curate import steps as registry
+
     files, notes = discover(inputs)
     inputs_m = input_entries(files)
-    exact_index, old_sigs, old_ids, known_groups, old_splits = _corpus_index(cfg.against)
-    eval_texts = _eval_texts(cfg.decontam.eval_files)
-    eval_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.decontam.eval_files])
-    mix_digest = _h(*[f"{f}:{hashlib.sha256(Path(f).read_bytes()).hexdigest()}" for f in cfg.mix.files])
-    against_digest = _h(str(cfg.against), str(len(exact_index)), str(sorted(known_groups.items())))
-    def do_ingest(_: pl.DataFrame):
-        return ingest_step(files, cfg.ingest)[0]
-
-    def do_near(f: pl.DataFrame):
-        return near_dedup(f, cfg.near_dedup, old_sigs, old_ids)
-
-    # Order: exact dedup on the raw text first (identical raw text scrubs to identical text, and it
-    # spares PII and perplexity the copies), then the filters and PII scrubbing, then near-dedup on
-    # the scrubbed text: conversations that differ only in names, numbers or e-mails are duplicates
-    # of the text that ships (J = 1 after scrubbing). The split's graph is built on that text too.
-    steps = [
-        Step("ingest", cfg.ingest, do_ingest, adds_records=True),
-        Step("normalize", cfg.normalize, lambda f: normalize(f, cfg.normalize)),
-        Step("select", (cfg.select, select_pii(cfg)), lambda f: select_records(f, cfg.select, select_pii(cfg))),
-        Step("exact_dedup", (cfg.exact_dedup, against_digest), lambda f: exact_dedup(f, cfg.exact_dedup, exact_index)),
-        *optional_steps(cfg),
-        Step("near_dedup", (cfg.near_dedup, against_digest), do_near),
-        *semantic_steps(cfg, cache_dir),
-        Step("split", (cfg.split, cfg.near_dedup, cfg.decontam.ngram, against_digest),
-             lambda f: split_by_group(f, cfg.split, known_groups, cfg.near_dedup, ngram=cfg.decontam.ngram,
-                                      earlier=(old_sigs, old_splits) if old_sigs is not None else None)),
-        Step("mix", (cfg.mix, mix_digest, cfg.near_dedup, cfg.exact_dedup),
-             lambda f: mix_general(f, cfg.mix, cfg.near_dedup, cfg.exact_dedup), adds_records=True),
-        Step("decontam", (cfg.decontam, eval_digest), lambda f: decontaminate(f, cfg.decontam, eval_texts)),
-    ]
-    steps = [Step(s.name, s.config.model_dump_json() if hasattr(s.config, "model_dump_json") else
-                  json.dumps([c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in s.config]),
-                  s.fn, s.adds_records) for s in steps]
+    ctx = registry.RunContext(cfg, files, cache_dir)
+    eval_texts = ctx.eval_texts  # bad eval files and corpus indexes fail here, before any step runs
+    ctx.corpus
+    steps = registry.build_all(cfg, ctx)
     root_key = _h(*[f"{e.path}:{e.sha256}" for e in inputs_m])
     return Plan(steps, root_key, inputs_m, notes, eval_texts)
 
@@ -233,11 +174,13 @@ def _finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, result
 
     kept_figures, warnings = retention(reports, exp.kept, cfg.report.warn_step_share, cfg.split)
     failures = leak_failures(leak)
+    from curate.steps import resolved_configs
+
     extra_pk = ["presidio-analyzer", "spacy"] if any(s.name == "pii" for s in steps) else []
     if any(s.name in ("perplexity", "semantic_dedup") for s in steps):
         extra_pk += ["torch", "transformers"]
     manifest = Manifest(
-        tool_version=tool_version(), inputs=inputs_m, config=cfg.model_dump(mode="json"),
+        tool_version=tool_version(), inputs=inputs_m, config=resolved_configs(cfg),
         versions=_versions(extra_pk),
         steps=[StepCounts(step=r.step, n_in=r.n_in, n_kept=r.n_kept, n_rejected=r.n_rejected,
                           reasons=dict(sorted(r.reasons.items())), stats=dict(sorted(r.stats.items())))

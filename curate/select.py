@@ -215,7 +215,7 @@ def _relabel(counts: Counter, scrubbed: dict[str, tuple[str, str | None]]) -> Co
 def select_pii(cfg) -> dict | None:
     """The pii config the select step scrubs metadata with: the run's, when PII is on and a selection
     or kept metadata could show values (None otherwise, so PII settings do not re-key this step)."""
-    return cfg.pii if cfg.pii.get("enabled", True) and cfg.select.active() else None
+    return cfg.pii.model_dump(mode="json") if cfg.pii.enabled and cfg.select.active() else None
 
 
 def select_records(frame: pl.DataFrame, cfg: SelectConfig, pii: dict | None = None) -> StepResult:

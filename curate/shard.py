@@ -23,46 +23,72 @@ import numpy as np
 import polars as pl
 
 from curate.config import IngestConfig, NearDedupConfig, PipelineConfig
-from curate.pipeline import Step
+from curate.pipeline import Step, run_checked
 from curate.step import REJECT_SCHEMA, StepReport, StepResult, checked
 from schemas.atomic import write_parquet_atomic
 
-SHARD_PARALLEL = ("normalize", "quality", "perplexity", "pii")
-
-
 def is_shard_parallel(name: str, cfg: PipelineConfig) -> bool:
-    """True when step ``name`` may run per shard with results identical to one whole-frame call.
+    """True when step ``name`` may run per shard with results identical to one whole-frame call
+    (the registry's ``per_shard``; perplexity with a percentile cut is global: the percentile is over
+    the scores of the frame it is given, see ``curate.perplexity``)."""
+    from curate import steps
 
-    Perplexity with a percentile cut is global: the percentile is over the scores of the
-    frame it is given (see ``curate.perplexity``).
-    """
-    if name == "perplexity":
-        pc = cfg.perplexity
-        return not (pc.get("upper_percentile") or pc.get("lower_percentile"))
-    return name in SHARD_PARALLEL
+    return steps.get(name).shardable(cfg)
 
 
 def pipeline_steps(cfg: PipelineConfig, cache_dir: Path | None = None) -> list[Step]:
-    """The run's steps (name, config JSON, function) as ``curate.run.plan`` builds them, without
-    reading any input: the functions of every step after ingest depend only on ``cfg`` (and the
-    ``against`` corpus and eval files it names). ``cache_dir``: where steps keep caches that
+    """The run's steps (name, config JSON, function) for ``cfg``, as ``curate.run.plan`` builds them,
+    without reading any input (ingest reads none here). ``cache_dir``: where steps keep caches that
     outlive a run (semantic dedup's embeddings)."""
-    from curate.run import plan
+    from curate import steps
 
-    return plan([], cfg, cache_dir).steps
+    return steps.build_all(cfg, steps.RunContext(cfg, [], cache_dir))
 
 
 def step_of(cfg: PipelineConfig, name: str, cache_dir: Path | None = None) -> Step:
-    """Step ``name`` of the run. For a shard-parallel step the ``against`` corpus, eval files
-    and mix files are not loaded: its function does not use them (and runs once per shard)."""
-    if is_shard_parallel(name, cfg):
-        cfg = cfg.model_copy(update={"against": None,
-                                     "decontam": cfg.decontam.model_copy(update={"eval_files": []}),
-                                     "mix": cfg.mix.model_copy(update={"files": []})})
-    for s in pipeline_steps(cfg, cache_dir):
-        if s.name == name:
-            return s
-    raise KeyError(f"no step {name!r} in this pipeline config")
+    """Step ``name`` of the run, built alone: the ``against`` corpus, eval files and mix files are
+    loaded only when that step reads them."""
+    from curate import steps
+
+    return steps.build(steps.get(name), cfg, steps.RunContext(cfg, [], cache_dir))
+
+
+def shard_map_of(cfg: PipelineConfig, name: str):
+    """The map/reduce form of global step ``name`` for ``cfg`` (``curate.steps.base.ShardMap``), or
+    None when it runs as one whole-frame call."""
+    from curate import steps
+
+    sm = steps.get(name).shard_map
+    return sm if sm is not None and sm.applies(cfg) else None
+
+
+def map_shard(cfg: PipelineConfig, name: str, frame: pl.DataFrame) -> np.ndarray:
+    """The map half of step ``name`` on one shard."""
+    return shard_map_of(cfg, name).map(frame, cfg)
+
+
+def reduce_shards(cfg: PipelineConfig, name: str, frame: pl.DataFrame, arrays: list[np.ndarray]) -> StepResult:
+    """The reduce half of step ``name``: its result over the concatenated shards, checked."""
+    result = shard_map_of(cfg, name).reduce(frame, cfg, np.concatenate(arrays))
+    return checked(result, frame.height)
+
+
+def drop_unscrubbed(work: Path, steps: list[str], maps: tuple[str, ...] = ("ingest_file",)) -> list[str]:
+    """Delete a sharded run's work-dir outputs (one folder per step, ``maps`` first) of every step
+    before the PII step, whose frames hold raw text, and temp files a killed run left. Later steps'
+    outputs (scrubbed) stay cached. Returns what was removed."""
+    import shutil
+
+    removed = [str(f) for f in Path(work).rglob(".*.tmp")]
+    for f in removed:
+        Path(f).unlink(missing_ok=True)
+    if "pii" not in steps:
+        return removed
+    for name in [*maps, *steps[:steps.index("pii")]]:
+        if (Path(work) / name).is_dir():
+            shutil.rmtree(Path(work) / name)
+            removed.append(str(Path(work) / name))
+    return removed
 
 
 def split_frame(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
@@ -89,8 +115,7 @@ def concat_frames(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 def run_on_shard(step: Step, frame: pl.DataFrame) -> StepResult:
     """Run a shard-parallel step on one shard, checking conservation as ``run_steps`` does."""
-    result = step.fn(frame)
-    return checked(result, frame.height)
+    return run_checked(step, frame)
 
 
 def merge_results(parts: list[StepResult], with_kept: bool = True) -> StepResult:
@@ -212,6 +237,7 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
-__all__ = ["SHARD_PARALLEL", "is_shard_parallel", "pipeline_steps", "step_of", "split_frame", "concat_frames",
+__all__ = ["is_shard_parallel", "pipeline_steps", "step_of", "split_frame", "concat_frames",
            "run_on_shard", "merge_results", "ingest_file", "merge_ingest", "shard_signatures",
-           "near_dedup_from_signatures", "merge_corpora"]
+           "near_dedup_from_signatures", "merge_corpora", "shard_map_of", "map_shard", "reduce_shards",
+           "drop_unscrubbed"]

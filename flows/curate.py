@@ -1,6 +1,6 @@
 """curate_flow and incremental_curate_flow: ``curate run`` as a Prefect flow, sharded and cached.
 
-The graph, for the steps ``curate.run.plan`` lists for the config:
+The graph, for the steps ``curate.run.plan`` lists for the config (the registry, ``curate.steps``):
 
     ingest-file[f] (map over input files) -> ingest (reduce: unique ids, reshard)
     -> normalize[i] (map) -> exact_dedup (reduce)
@@ -8,15 +8,15 @@ The graph, for the steps ``curate.run.plan`` lists for the config:
     -> quality[i] -> perplexity[i] -> pii[i] (map, shard by shard)
     -> split -> mix -> decontam (reduce) -> finish (export, manifest, report.html)
 
-A step is mapped when ``curate.shard.is_shard_parallel`` says its per-shard
-results equal one whole-frame call, so the run directory is byte-identical to
+A step is mapped when the registry says its per-shard results equal one whole-frame call
+(``curate.shard.is_shard_parallel``), or map-reduced when it has a shard map
+(``curate.shard.shard_map_of``: near-dedup's signatures), so the run directory is byte-identical to
 ``python -m curate run`` with the same inputs and config, whatever the shard
 count or runner. Tasks run on the runner of ``config.runner``, one stage (step)
 at a time: a stage's cache keys hash the files the stage before wrote.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,10 +75,6 @@ def plan_run(inputs: list[str], cfg) -> tuple[list[dict], list[tuple[str, str]]]
     return [{"path": e.path, "sha256": e.sha256} for e in p.inputs], [(s.name, s.config) for s in p.steps]
 
 
-def signature_fingerprint(cfg) -> str:
-    return json.dumps(cfg.near_dedup.minhash_params().signature_fingerprint(), sort_keys=True)
-
-
 def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str, Any]:
     """Build and run the task graph of one curation run (called inside a flow), holding the run
     directory's lock; afterwards the work dir keeps no unscrubbed frame unless asked to."""
@@ -93,25 +89,8 @@ def run_curate(config: CurateFlowConfig, flow_label: str = "curate") -> dict[str
         return _run_curate(config, cfg, flow_label)
 
 
-def _drop_unscrubbed(work: Path, steps: list[str]) -> list[str]:
-    """Delete the work dir's outputs of every task before the PII step (their frames hold raw text),
-    and temp files a killed run left. Later steps' outputs (scrubbed) stay cached."""
-    import shutil
-
-    removed = [str(f) for f in work.rglob(".*.tmp")]
-    for f in removed:
-        Path(f).unlink(missing_ok=True)
-    if "pii" not in steps:
-        return removed
-    for name in ["ingest_file", *steps[:steps.index("pii")]]:
-        if (work / name).is_dir():
-            shutil.rmtree(work / name)
-            removed.append(str(work / name))
-    return removed
-
-
 def _run_curate(config: CurateFlowConfig, cfg, flow_label: str) -> dict[str, Any]:
-    from curate.shard import is_shard_parallel
+    from curate.shard import drop_unscrubbed, is_shard_parallel, shard_map_of
 
     log = get_run_logger()
     cfg_json = cfg.model_dump_json()
@@ -141,14 +120,12 @@ def _run_curate(config: CurateFlowConfig, cfg, flow_label: str) -> dict[str, Any
                                for i, (o, j) in enumerate(parts)])
             else:
                 sigs: list[StepOutput] | None = None
-                if name == "near_dedup" and cfg.near_dedup.enabled and not cfg.against:
-                    # map: signatures per shard; reduce: banding over all of them. Signatures depend
-                    # only on what makes them comparable (scheme, num_perm, ngram, seed), not on the
-                    # threshold: a new threshold re-bands without re-hashing.
-                    fp = signature_fingerprint(cfg)
-                    sigs = g.stage([(signatures, "signatures", f"signatures[{i}]",
-                                     step_key("signatures", fp, f"in:{o.kept[j].sha256}", f"shard={i}"),
-                                     dict(upstream=o, part=j, index=i, cfg_json=cfg_json))
+                if (sm := shard_map_of(cfg, name)) is not None:
+                    # map per shard (keyed only by what makes the arrays comparable), reduce once.
+                    fp = sm.key(cfg)
+                    sigs = g.stage([(signatures, sm.name, f"{sm.name}[{i}]",
+                                     step_key(sm.name, fp, f"in:{o.kept[j].sha256}", f"shard={i}"),
+                                     dict(step=name, upstream=o, part=j, index=i, cfg_json=cfg_json))
                                     for i, (o, j) in enumerate(parts)])
                 k = step_key(name, sjson, f"shards={n_shards}", *[f"in:{o.kept[j].sha256}" for o, j in parts],
                              *[f"sig:{x.files['sigs'].sha256}" for x in sigs or []])
@@ -168,7 +145,7 @@ def _run_curate(config: CurateFlowConfig, cfg, flow_label: str) -> dict[str, Any
     if config.keep_intermediates:
         summary["intermediates"] = f"kept in {work} (keep_intermediates): they may hold unscrubbed text"
     else:
-        _drop_unscrubbed(Path(work), step_names)
+        drop_unscrubbed(Path(work), step_names)
         summary["intermediates"] = ("removed: the work dir keeps no frame from before the PII step"
                                     if "pii" in step_names else "kept in the work dir (PII scrubbing is off)")
     sections = [step_markdown(store.merge_reports([x.report for x in o]), "cached" if name in reused else "computed",
@@ -194,38 +171,12 @@ def curate_flow(config: CurateFlowConfig = CurateFlowConfig()) -> dict[str, Any]
 # --------------------------------------------------------------------------- incremental
 
 
-def _ledger_path(runs_dir: Path) -> Path:
-    return runs_dir / "ledger.json"
-
-
-def read_ledger(runs_dir: str | Path) -> dict[str, Any]:
-    p = _ledger_path(Path(runs_dir))
-    if not p.is_file():
-        return {"files": {}, "runs": []}
-    return json.loads(p.read_text())
-
-
 @task(name="find-new-files", retries=2, retry_delay_seconds=[1, 5])
 def find_new_files(landing: str, runs_dir: str) -> list[dict]:
     """Files in the landing folder whose (path, sha256) no earlier increment processed."""
-    from curate.ingest import IngestError, discover
-    from schemas.hashing import file_sha256
+    from curate.incremental import new_files
 
-    if not Path(landing).is_dir():
-        return []
-    seen = read_ledger(runs_dir)["files"]
-    try:
-        files, _ = discover([landing])
-    except IngestError as e:
-        if e.reason != "ingest.no_input_files":
-            raise
-        return []  # nothing has landed yet
-    out = []
-    for f in files:
-        h = file_sha256(f)
-        if seen.get(str(f)) != h:
-            out.append({"path": str(f), "sha256": h})
-    return out
+    return new_files(landing, runs_dir)
 
 
 @task(name="merge-corpus", retries=2, retry_delay_seconds=[1, 5])
@@ -241,15 +192,10 @@ def merge_corpus(runs_dir: str, runs: list[str], cfg_json: str) -> str | None:
 
 @task(name="record-increment", retries=2, retry_delay_seconds=[1, 5])
 def record_increment(runs_dir: str, run: str, files: list[dict]) -> None:
-    """Add the increment and its files to ledger.json (atomically), only after its run finished."""
-    ledger = read_ledger(runs_dir)
-    for f in files:
-        ledger["files"][f["path"]] = f["sha256"]
-    ledger["runs"].append(run)
-    p = _ledger_path(Path(runs_dir))
-    tmp = p.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(ledger, indent=1, sort_keys=True))
-    tmp.replace(p)
+    """Add the increment and its files to ledger.json (``curate.incremental``), only after its run finished."""
+    from curate import incremental
+
+    incremental.record_increment(runs_dir, run, files)
 
 
 @flow(name="curate-incremental", description="Curate only newly landed files, deduplicated against every "
@@ -263,10 +209,12 @@ def incremental_curate_flow(config: IncrementalConfig = IncrementalConfig()) -> 
     if not new:
         log.info("no new files in %s", config.landing)
         return {"new_files": 0, "run": None}
+    from curate.incremental import next_run, read_ledger
+
     ledger = read_ledger(runs_dir)
     base = config.curate.pipeline_config()
     against = merge_corpus(str(runs_dir), ledger["runs"], base.model_dump_json()) if ledger["runs"] else None
-    run = f"run-{len(ledger['runs']) + 1:04d}"
+    run = next_run(runs_dir)
     overrides = dict(config.curate.overrides)
     overrides["against"] = against
     cc = config.curate.model_copy(update={"inputs": [f["path"] for f in new], "out": str(runs_dir / run),

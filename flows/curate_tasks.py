@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 from prefect import task
 
 from flows import store
@@ -66,7 +65,7 @@ def merge_ingest(work_dir: str, key: str, parts: list[StepOutput], cfg_json: str
 @task(name="shard-step", task_run_name="{step}[{index}]", **CACHED)
 def shard_step(work_dir: str, key: str, step: str, upstream: StepOutput, part: int, index: int, cfg_json: str,
                force: bool = False) -> StepOutput:
-    """One shard-parallel step (normalize, quality, perplexity, pii) on shard ``index``: the kept part
+    """One shard-parallel step (the registry's ``per_shard``: normalize, quality, perplexity, pii) on shard ``index``: the kept part
     ``part`` of ``upstream`` (map)."""
     from curate import shard
 
@@ -79,18 +78,21 @@ def shard_step(work_dir: str, key: str, step: str, upstream: StepOutput, part: i
 
 
 @task(name="signatures", task_run_name="signatures[{index}]", **CACHED)
-def signatures(work_dir: str, key: str, upstream: StepOutput, part: int, index: int, cfg_json: str,
+def signatures(work_dir: str, key: str, step: str, upstream: StepOutput, part: int, index: int, cfg_json: str,
                force: bool = False) -> StepOutput:
-    """MinHash signatures of one shard (the map half of near-dedup)."""
+    """The map half of a map-reduced global step on one shard (``curate.shard.map_shard``: near-dedup's
+    MinHash signatures)."""
     from curate import shard
 
-    if (done := _reuse(work_dir, "signatures", key, force)) is not None:
+    cfg = _cfg(cfg_json)
+    name = shard.shard_map_of(cfg, step).name
+    if (done := _reuse(work_dir, name, key, force)) is not None:
         return done
     t0 = time.perf_counter()
     frame = store.read_frame(work_dir, upstream.kept[part])
-    sigs = shard.shard_signatures(frame, _cfg(cfg_json).near_dedup)
-    sig_part = store.write_array(work_dir, Path("signatures") / key / "sigs.npy", sigs)
-    return store.save_output(work_dir, StepOutput(step="signatures", key=key, shard=index, files={"sigs": sig_part},
+    arr = shard.map_shard(cfg, step, frame)
+    sig_part = store.write_array(work_dir, Path(name) / key / "sigs.npy", arr)
+    return store.save_output(work_dir, StepOutput(step=name, key=key, shard=index, files={"sigs": sig_part},
                                                   seconds=round(time.perf_counter() - t0, 4)))
 
 
@@ -105,15 +107,13 @@ def global_step(work_dir: str, key: str, step: str, upstream: list[StepOutput], 
     t0 = time.perf_counter()
     cfg = _cfg(cfg_json)
     frame = shard.concat_frames(store.load_kept(work_dir, upstream))
-    if step == "near_dedup" and sigs:
-        arr = np.concatenate([store.read_array(work_dir, s.files["sigs"]) for s in sigs])
-        result = shard.near_dedup_from_signatures(frame, cfg.near_dedup, arr)
+    if sigs:
+        result = shard.reduce_shards(cfg, step, frame, [store.read_array(work_dir, s.files["sigs"]) for s in sigs])
     else:
-        from curate.step import checked
+        from curate.pipeline import run_checked
 
-        s = shard.step_of(cfg, step, Path(work_dir) / "embeddings")  # semantic dedup's cache survives re-runs
-        result = s.fn(frame)
-        result = checked(result, result.report.n_in if s.adds_records else frame.height)
+        # semantic dedup's embeddings cache survives re-runs in the work dir
+        result = run_checked(shard.step_of(cfg, step, Path(work_dir) / "embeddings"), frame)
     return store.write_result(work_dir, step, key, result, shard.split_frame(result.kept, shards), None,
                               time.perf_counter() - t0)
 

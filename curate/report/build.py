@@ -48,7 +48,10 @@ def build_report(out: Path, m: Manifest, final: pl.DataFrame, notes: list[str]) 
             entity_counts = {k.removeprefix("entity_"): int(v) for k, v in s.stats.items() if k.startswith("entity_")}
         if s.step == "perplexity":
             pc = m.config.get("perplexity", {})
-            thresholds = (pc.get("min_ppl"), pc.get("max_ppl", 150.0))
+            from curate.perplexity import PerplexityConfig
+
+            default = PerplexityConfig()  # manifests record the resolved config; older ones may not
+            thresholds = (pc.get("min_ppl", default.min_ppl), pc.get("max_ppl", default.max_ppl))
     selection = _selection(m)
     reasons: dict[str, int] = {}
     for s in m.steps:
