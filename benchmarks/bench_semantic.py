@@ -70,12 +70,14 @@ def chitchat_texts(n: int, window: int = 4) -> list[list[dict]]:
     return out
 
 
-def chitchat_windows(offset: int, window: int = 4) -> list[list[dict]]:
+def chitchat_windows(offset: int, window: int = 4, data: dict | None = None) -> list[list[dict]]:
     """Every window of `window` turns starting at turn `offset`, `offset + window`, ... of each chitchat chat."""
-    import chitchat_dataset
+    if data is None:
+        import chitchat_dataset
 
+        data = chitchat_dataset.Dataset()
     out = []
-    for conv in chitchat_dataset.Dataset().values():
+    for conv in data.values():
         turns = [" ".join(m["text"] for m in group) for group in conv["messages"]]
         for s in range(offset, len(turns) - 1, window):
             part = turns[s:s + window]
@@ -108,9 +110,12 @@ def mixed_texts(n: int) -> list[list[dict]]:
     turns, as overlapping chunks of one long chat do), exact-duplicate texts dropped, the pool shuffled
     (seed 0) and its first `n` taken, so any prefix mixes both sources."""
     try:
+        import chitchat_dataset
+
         pool = chatterbot_all()
+        data = chitchat_dataset.Dataset()
         for off in MIXED_OFFSETS:
-            pool.extend(chitchat_windows(off))
+            pool.extend(chitchat_windows(off, data=data))
     except ImportError:
         sys.exit("needs the real corpora: pip install chitchat-dataset==0.9.0 chatterbot-corpus==1.3.3")
     seen, uniq = set(), []
@@ -333,7 +338,8 @@ def main() -> int:
         vec_path = path
         print(f"embed {ours['n']:>7} conv ({ours['tokens']} tokens, batch {ours['batch']}, {ours['device']} "
               f"{ours['dtype']}): ours {ours['seconds']:.1f} s = {ours['conv_per_s']:.1f} conv/s, "
-              f"peak RSS {ours['peak_rss_mb']:.0f} MB" + (f", CUDA peak {ours['cuda_peak_mb']:.0f} MB"
+              f"peak RSS {ours['peak_rss_mb']:.0f} MB (texts + model loaded: {ours['rss_after_load_mb']:.0f} MB)"
+              + (f", CUDA peak {ours['cuda_peak_mb']:.0f} MB"
                                                           if "cuda_peak_mb" in ours else "")
               + f"; CPU {ours['cpu_seconds']:.0f} s user+sys = {ours['conv_per_cpu_s']:.1f} conv per CPU-s "
                 f"({ours['torch_threads']} torch threads, load {ours['load_avg'][0]:.2f} at end); vectors {path}",
