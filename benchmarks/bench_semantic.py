@@ -152,10 +152,14 @@ def part_embed(n: int, impl: str, device: str, out: str | None, corpus: str = "c
     base_mb = peak_mb()
     import torch
 
+    if os.environ.get("BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+    progress = bool(os.environ.get("BENCH_PROGRESS"))
+
     sync = torch.cuda.synchronize if enc.device.type == "cuda" else (lambda: None)
     t0, c0 = time.perf_counter(), time.process_time()
     if impl == "ours":
-        vecs = encode(enc, texts, batch_size=batch)
+        vecs = encode(enc, texts, batch_size=batch, progress=progress)
     else:
         vecs = plain_loop(enc, texts, batch)
     sync()
@@ -288,9 +292,11 @@ def retention(path: str) -> None:
 
 def run_part(args: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, __file__, "--part", *args], capture_output=True, text=True, env=env)
+    shown = bool(env.get("BENCH_PROGRESS"))  # the part's stderr (progress bar) goes straight to ours
+    proc = subprocess.run([sys.executable, __file__, "--part", *args], stdout=subprocess.PIPE,
+                          stderr=None if shown else subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
-        print(proc.stderr[-2000:], file=sys.stderr)
+        print((proc.stderr or "")[-2000:], file=sys.stderr)
         raise SystemExit(f"part {args} failed")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -304,6 +310,9 @@ def main() -> int:
     ap.add_argument("--corpus", choices=["chitchat", "mixed"], default="chitchat",
                     help="chitchat: 4-turn windows at offset 0 (34,574 at most); mixed: chatterbot-corpus (all "
                          "languages) + chitchat windows at offsets 0, 2, 1, 3, distinct, shuffled (138,003 at most)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads while embedding (default: torch's, = cores); "
+                    "on a shared, oversubscribed machine 1 thread is faster per CPU-second and per wall-second")
+    ap.add_argument("--progress", action="store_true", help="show the embedding progress bar (stderr)")
     ap.add_argument("--vectors-dir", help="keep the embeddings here (vecs_N.npy) instead of a temp folder")
     ap.add_argument("--skip-plain", action="store_true", help="do not run the plain transformers loop")
     ap.add_argument("--no-ann", action="store_true", help="skip faiss / usearch")
@@ -326,10 +335,14 @@ def main() -> int:
 
     from curate.semantic import SemanticDedupConfig
 
+    if args.threads:
+        os.environ["BENCH_THREADS"] = str(args.threads)
+    if args.progress:
+        os.environ["BENCH_PROGRESS"] = "1"
     threshold = args.threshold or SemanticDedupConfig().related_threshold
     tmp = Path(args.vectors_dir) if args.vectors_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_semantic_{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
-    print(f"cpu threads: torch default, {os.cpu_count()} cores visible; device {args.device}; corpus {args.corpus}; "
+    print(f"torch threads: {args.threads or 'default'}, {os.cpu_count()} cores visible; device {args.device}; corpus {args.corpus}; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     vec_path = args.vectors
     for n in [int(s) for s in args.sizes.split(",") if s]:
