@@ -30,9 +30,14 @@ CPU seconds (user+sys, all threads) are printed next to wall time: on a shared
 machine they are the fair figure.
 
     .venv/bin/python benchmarks/bench_semantic.py --sizes 10000 --search-sizes 10000,100000
-    .venv/bin/python benchmarks/bench_semantic.py --corpus mixed --sizes 100000 --skip-plain \
-        --search-sizes 100000 --no-ann --vectors-dir out/bench_semantic   # 100k real, ~20-30 min
-    .venv/bin/python benchmarks/bench_semantic.py --corpus mixed --sizes 10000 --search-sizes ""
+    .venv/bin/python benchmarks/bench_semantic.py --corpus mixed --sizes 100000 --skip-plain \\
+        --search-sizes 100000 --no-ann --threads 1 --progress --vectors-dir out/bench_semantic
+    .venv/bin/python benchmarks/bench_semantic.py --corpus mixed --sizes "" --search-sizes "" \\
+        --ab 1000 --rounds 1 --threads 1     # ours vs plain loop, wall and CPU seconds, same process
+
+On an oversubscribed machine (load 14-18 on 2 cores) torch's default 2
+threads spin and wait: 600 conversations took 25.0 CPU-s with 2 threads vs
+11.0 with 1 (and twice the wall time), so the 100k run uses ``--threads 1``.
 """
 from __future__ import annotations
 
@@ -194,21 +199,28 @@ def plain_loop(enc, texts: list[str], batch: int) -> np.ndarray:
 
 
 def part_ab(n: int, rounds: int, device: str, corpus: str = "chitchat") -> dict:
-    """Ours and the plain loop alternately on the same texts in one process: a fair ratio on a busy machine."""
+    """Ours and the plain loop alternately on the same texts in one process: a fair ratio on a busy machine.
+    Wall and CPU seconds (user+sys, all threads) of each round."""
     from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder
 
     texts = [conversation_text(c) for c in corpus_texts(corpus, n)]
     enc = load_encoder(EmbedConfig(device=device))
+    import torch
+
+    if os.environ.get("BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
     batch = CPU_BATCH_SIZE if enc.device.type == "cpu" else CUDA_BATCH_SIZE
-    ours, plain = [], []
+    encode(enc, texts[:batch], batch_size=batch)  # warm-up
+    ours, plain, ours_cpu, plain_cpu = [], [], [], []
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        encode(enc, texts, batch_size=batch)
-        ours.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        plain_loop(enc, texts, batch)
-        plain.append(time.perf_counter() - t0)
-    return {"part": "ab", "n": len(texts), "ours": ours, "plain": plain}
+        for fn, wall, cpu in ((lambda: encode(enc, texts, batch_size=batch), ours, ours_cpu),
+                              (lambda: plain_loop(enc, texts, batch), plain, plain_cpu)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    return {"part": "ab", "n": len(texts), "ours": ours, "plain": plain, "ours_cpu": ours_cpu,
+            "plain_cpu": plain_cpu, "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg()}
 
 
 def scaled_vectors(path: str, n: int) -> np.ndarray:
@@ -369,10 +381,13 @@ def main() -> int:
                   flush=True)
     if args.ab:
         r = run_part(["ab", str(args.ab), str(args.rounds), args.device, args.corpus])
-        print(f"alternating, {r['n']} conv x {args.rounds} rounds: ours {min(r['ours']):.1f} s (rounds "
-              f"{', '.join(f'{x:.1f}' for x in r['ours'])}), plain {min(r['plain']):.1f} s (rounds "
-              f"{', '.join(f'{x:.1f}' for x in r['plain'])}); best vs best {min(r['plain']) / min(r['ours']):.2f}x",
-              flush=True)
+        print(f"alternating, {r['n']} conv x {args.rounds} rounds, {r['torch_threads']} torch threads: ours "
+              f"{min(r['ours']):.1f} s (rounds {', '.join(f'{x:.1f}' for x in r['ours'])}), plain "
+              f"{min(r['plain']):.1f} s (rounds {', '.join(f'{x:.1f}' for x in r['plain'])}); best vs best "
+              f"{min(r['plain']) / min(r['ours']):.2f}x wall; CPU ours {min(r['ours_cpu']):.1f} s = "
+              f"{r['n'] / min(r['ours_cpu']):.1f} conv/CPU-s, plain {min(r['plain_cpu']):.1f} s = "
+              f"{r['n'] / min(r['plain_cpu']):.1f} conv/CPU-s, {min(r['plain_cpu']) / min(r['ours_cpu']):.2f}x "
+              f"(load {r['load_avg'][0]:.1f} at end)", flush=True)
     if vec_path is None:
         return 0
     retention(vec_path)
