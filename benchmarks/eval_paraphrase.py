@@ -165,6 +165,13 @@ def main() -> int:
             print(f"{name:>8} {score:>15} quantiles 10/50/90%: {q}")
     side_by_side(sets, frozen)
     for name, d in sets.items():
+        strength = np.asarray([r.get("strength", "") for r in d["rows"]])
+        if (strength != "").any():
+            print(f"{name}: paraphrase recall by strength at the defaults: " + "; ".join(
+                f"{k} ({int((strength == k).sum())}) " + ", ".join(
+                    f"{t:.2f}: {float((d['cosine'][strength == k] >= t).mean()):.3f}" for t in sorted(frozen))
+                for k in ("strong", "medium", "weak") if (strength == k).any()))
+    for name, d in sets.items():
         cos, labels, rows = d["cosine"], d["labels"], d["rows"]
         neg = cos[labels == 0]
         print(f"{name}: highest non-pair cosine {neg.max():.3f} ({rows[int(np.nonzero(labels == 0)[0][neg.argmax()])]['id']}); "
