@@ -23,7 +23,7 @@ import orjson
 import polars as pl
 from pydantic import Field
 
-from curate.pii import PiiConfig, PiiScrubber
+from curate.pii import PiiConfig, PiiScrubber, effective_workers
 from curate.step import StepResult, partition
 
 
@@ -261,8 +261,10 @@ def scrub_pii(frame: pl.DataFrame, cfg: PiiStepConfig) -> StepResult:
         return partition("pii", frame.with_columns(pl.lit(None, dtype=pl.String).alias("_reason")))
     rows = frame.select("id", "group", "messages", "chosen", "rejected").to_dicts()
     flat = [_flatten(r) for r in rows]
-    results = _scrub_with_progress(_scrubber(cfg.scrubber_config()), [f[0] for f in flat],
-                                   [r["id"] for r in rows])
+    scfg = cfg.scrubber_config()
+    workers = effective_workers(scfg.workers, len(rows))  # auto (0): a pool for big frames only
+    results = _scrub_with_progress(_scrubber(scfg.model_copy(update={"workers": workers})),
+                                   [f[0] for f in flat], [r["id"] for r in rows], 2048 * workers)
     totals: Counter = Counter()
     ids, groups, new_msgs, chosen, rejected, reasons, details = [], [], [], [], [], [], []
     for r, (_conv, where, parsed), res in zip(rows, flat, results):
