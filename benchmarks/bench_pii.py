@@ -239,6 +239,35 @@ def profile_where(convs) -> list[tuple[str, float]]:
     return out
 
 
+def step_speed(n: int, workers: int) -> None:
+    """The whole PII step (`scrub_pii` on a frame: every field flattened, scrubbed, rebuilt into
+    polars columns) on n four-turn conversations of each set, workers as the pipeline runs them."""
+    from curate.frame import records_to_frame
+    from curate.pii_step import PiiStepConfig, _scrubber, scrub_pii
+    from schemas.record import Record
+
+    print(f"\n4. the whole PII step (curate.pii_step.scrub_pii), {n} conversations per set, "
+          f"workers={workers} (pool started and warm before timing; CPU = this process + workers):")
+    cfg = PiiStepConfig(workers=workers)
+    scrubber = _scrubber(cfg.scrubber_config())
+    t0 = time.perf_counter()
+    scrubber.warm_up()
+    print(f"  pool start-up (spawn, imports, spaCy load, warm-up): {time.perf_counter() - t0:.1f} s wall")
+    holder = type("H", (), {"s": scrubber})()
+    for sname, convs in four_turn_sets(n).items():
+        frame = records_to_frame([Record(id=f"r{i}", source="bench", line=i + 1, group=f"r{i}", messages=c)
+                                  for i, c in enumerate(convs)])
+        load = os.getloadavg()[0]
+        t, c = time.perf_counter(), _cpu_now(holder)
+        res = scrub_pii(frame, cfg)
+        dt, dc = time.perf_counter() - t, _cpu_now(holder) - c
+        # n / dc * workers: what `workers` idle cores give if the CPU work spreads evenly
+        print(f"  {sname:<32}{n / dt:>8,.0f} conv/s wall{n / dc:>8,.0f} conv/CPU-s"
+              f" -> {n / dc * workers:>6,.0f} conv/s on {workers} idle cores"
+              f"  (kept {res.report.n_kept}, load {load:.1f})")
+    scrubber.close()
+
+
 # ------------------------------------------------------------------ main
 
 def report_handwritten(title: str, hand, systems) -> None:
@@ -288,6 +317,9 @@ def main() -> None:
     ap.add_argument("--speed-n", type=int, default=2000, help="conversations per speed set")
     ap.add_argument("--skip-presidio", action="store_true")
     ap.add_argument("--profile", action="store_true", help="where the time goes (workers=1)")
+    ap.add_argument("--step-n", type=int, default=0,
+                    help="also time the whole PII step (scrub_pii on a frame) on this many conversations per set")
+    ap.add_argument("--skip-eval", action="store_true", help="speed only: skip parts 1 and 2")
     args = ap.parse_args()
 
     print(f"cores: {os.cpu_count()}, load average: "
@@ -299,7 +331,7 @@ def main() -> None:
     # 1. hand-written -------------------------------------------------------
     from benchmarks.pii_eval_set import DATA_DIR
 
-    for title, path in (
+    for title, path in () if args.skip_eval else (
             ("1a. hand-written set (dev: its misses were looked at while building)",
              DATA_DIR / "pii_handwritten.txt"),
             ("1b. hand-written held-out set (scored once, nothing changed after)",
@@ -307,8 +339,8 @@ def main() -> None:
         report_handwritten(title, load_handwritten(path), systems)
 
     # 2. real corpora -------------------------------------------------------
-    corpora = {"chatterbot-corpus (en)": load_chatterbot(),
-               "chitchat-dataset": load_chitchat(args.corpus_n)}
+    corpora = {} if args.skip_eval else {"chatterbot-corpus (en)": load_chatterbot(),
+                                         "chitchat-dataset": load_chitchat(args.corpus_n)}
     print("\n2. real corpora (precision): conversations altered, tech/product mentions lost")
     for cname, cconvs in corpora.items():
         for s in systems:
@@ -347,10 +379,13 @@ def main() -> None:
     for s in speed_systems:
         s.close()
     print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.step_n:
+        step_speed(args.step_n, args.workers)
     if args.profile:
-        print("\nwhere the time goes (workers=1, hand-written support set, share of CPU):")
-        for k, v in profile_where(sets["hand-written support (cycled)"]):
-            print(f"  {k:<60}{v:>6.1%}")
+        for sname, sconvs in sets.items():
+            print(f"\nwhere the time goes (workers=1, fresh engine, {sname}, share of CPU):")
+            for k, v in profile_where(sconvs):
+                print(f"  {k:<60}{v:>6.1%}")
 
 
 if __name__ == "__main__":

@@ -216,6 +216,15 @@ _CUE = re.compile(
 )
 
 
+_CAP_WORD = re.compile(r"(?<![\w'’-])[^\W\d_a-z][\w'’-]*")  # a word starting upper-case (or uncased)
+
+
+def _first_name_word(w: str, stop_words: frozenset[str]) -> bool:
+    """Whether _take_name starts a name at word `w`."""
+    lw = w.lower()
+    return _is_cap(w) and lw not in COMMON_WORDS and lw not in NEVER_NAMES and lw not in stop_words
+
+
 def _take_name(text: str, pos: int, stop_words: frozenset[str]) -> tuple[int, int] | None:
     """The capitalised name starting at `pos` (particles allowed inside), if any."""
     end = None
@@ -255,6 +264,10 @@ _PLACE_CUE = re.compile(
 
 def cue_names(text: str, allow_words: frozenset[str], places: bool = True) -> list[Hit]:
     """PERSON hits after a cue word or in a vocative; LOCATION hits after a place cue."""
+    # Every hit starts at a word _take_name accepts as a first word (each cue ends at a word
+    # start); a text without such a word has none, and the cue scans below are the slow part.
+    if not any(_first_name_word(w, allow_words) for w in _CAP_WORD.findall(text)):
+        return []
     hits = []
     prio = PRIORITY["PERSON_CUE"]
     for m in _CUE.finditer(text):
@@ -375,6 +388,8 @@ class Propagator:
         self.by_first = {k: sorted(vs, key=len, reverse=True) for k, vs in by_first.items()}
 
     def finditer(self, text: str):
+        if not any(k in text for k in self.by_first):
+            return  # no value's first word occurs at all (the common case, and cheap to see)
         last = -1
         for m in _WORD.finditer(text):
             s = m.start()
