@@ -361,7 +361,14 @@ def main() -> None:
     # 3. speed --------------------------------------------------------------
     print(f"\n3. speed, four-turn conversations ({args.speed_n} per set), conversations/s:")
     sets = four_turn_sets(args.speed_n)
-    speed_systems = [ours1]
+    # fresh engines: parts 1 and 2 left turns of these sets in ours1's per-text memo
+    from curate.pii_engine import Engine
+
+    memo, Engine.MEMO_SIZE = Engine.MEMO_SIZE, 0
+    no_memo = Ours(1)
+    no_memo.label = "ours, workers=1, no memo"
+    Engine.MEMO_SIZE = memo
+    speed_systems = [Ours(1), no_memo]
     if args.workers > 1:
         speed_systems.append(Ours(args.workers))
     for sname, sconvs in sets.items():
@@ -369,12 +376,12 @@ def main() -> None:
         print(f"  {sname} (mean {chars:.0f} chars/turn):")
         for s in speed_systems:
             _out, dt, dc = timed(s, sconvs, with_cpu=True)
-            print(f"    {s.label:<24}{len(sconvs) / dt:>8,.0f} conv/s wall"
+            print(f"    {s.label:<26}{len(sconvs) / dt:>8,.0f} conv/s wall"
                   f"{len(sconvs) / dc:>9,.0f} conv/CPU-s")
         if not args.skip_presidio:
             sub = sconvs[:200]
             _out, dt, dc = timed(systems[0], sub, with_cpu=True)
-            print(f"    {'plain presidio':<24}{len(sub) / dt:>8,.0f} conv/s wall"
+            print(f"    {'plain presidio':<26}{len(sub) / dt:>8,.0f} conv/s wall"
                   f"{len(sub) / dc:>9,.0f} conv/CPU-s")
     for s in speed_systems:
         s.close()

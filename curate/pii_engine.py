@@ -51,8 +51,9 @@ class Engine:
 
     MEMO_SIZE = 20_000
 
-    def __init__(self, config: PiiConfig, memo_size: int = MEMO_SIZE):
+    def __init__(self, config: PiiConfig, memo_size: int | None = None):
         self.cfg = config
+        memo_size = self.MEMO_SIZE if memo_size is None else memo_size
         self.text_memo = Memo(memo_size)    # text -> pattern, cue and name-list hits
         self.allow_memo = Memo(memo_size)   # text -> allow-listed spans
         self.window_memo = Memo(memo_size)  # NER window text -> hits relative to it
