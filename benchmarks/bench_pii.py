@@ -1,6 +1,7 @@
 """PII scrubbing: plain presidio vs curate.pii on data neither was tuned to.
 
     .venv/bin/python benchmarks/bench_pii.py [--speed-n 2000] [--corpus-n 2000] [--workers 2]
+        [--profile] [--step-n 2000] [--skip-presidio] [--skip-eval]
 
 Three parts, each printed side by side with plain presidio (AnalyzerEngine with
 its default recognizers and every entity type it knows, the same offline
@@ -22,7 +23,10 @@ AnonymizerEngine's default replace), i.e. what a new user gets:
    scrubbing call (replacement included, model loading excluded), workers 1
    and N, by the wall clock and per CPU-second (this process and its workers:
    on a shared, loaded machine the wall clock measures the neighbours too);
-   `--profile` says where the time goes.
+   `--profile` says where the time goes. Rows: a fresh engine with its per-text memo, one
+   without it (memo_size 0: what all-distinct text costs), and a pool of `--workers`.
+4. `--step-n N`: the whole PII step (`scrub_pii` on a polars frame: fields flattened, scrubbed,
+   rebuilt) with the pool the pipeline uses, wall and CPU of this process plus its workers.
 
 Prints figures, asserts none.
 """
@@ -341,7 +345,8 @@ def main() -> None:
     # 2. real corpora -------------------------------------------------------
     corpora = {} if args.skip_eval else {"chatterbot-corpus (en)": load_chatterbot(),
                                          "chitchat-dataset": load_chitchat(args.corpus_n)}
-    print("\n2. real corpora (precision): conversations altered, tech/product mentions lost")
+    if corpora:
+        print("\n2. real corpora (precision): conversations altered, tech/product mentions lost")
     for cname, cconvs in corpora.items():
         for s in systems:
             sub = cconvs if isinstance(s, Ours) else cconvs[:args.presidio_corpus_n]
