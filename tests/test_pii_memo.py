@@ -84,3 +84,31 @@ def test_the_engine_module_does_not_import_the_public_pii_module():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "False"
+
+
+TRICKY = [
+    "Hi, this is Maria. Mr. Smith called; thanks Bob. My name is  Ann, sincerely: Joe",
+    "hiMaria, HI MARIA, Hello\\nSister Maria, signed by Ana, signed Bo, card holder Li, cardholder Kim",
+    "2Maria said x.Maria hi-Maria Señor Ruiz, Sra. Gómez, Señora Paz, Mme Roux, ÉTIENNE, Émile, Kelvin",
+    "transferred you to Ana, transferring you to Bo, transfered you to Cy; my name's Dee, name: Eve",
+    "thank you Fay thanks, Gus cheers=Hal; Ms.Ivy Dr  Jo attn: Kai, cc Lu, from: Mo, my name is was Ned",
+]
+
+
+def test_the_letter_indexed_cue_scan_finds_exactly_the_ends_of_the_full_regex():
+    from curate import pii_ner
+
+    assert pii_ner._CUE_BY_LETTER is not None  # the cue regex has the shape the fast scan needs
+    for text in TRICKY + [t.lower() for t in TRICKY] + [t.upper() for t in TRICKY]:
+        assert list(pii_ner._cue_ends(text)) == [m.end() for m in pii_ner._CUE.finditer(text)], text
+
+
+def test_a_cue_regex_of_another_shape_gets_no_fast_scan():
+    import re
+
+    from curate import pii_ner
+
+    assert pii_ner._by_first_letter(re.compile(r"(?i:\b(?:hi|hello)\b)\s*|\d+")) is None
+    assert pii_ner._by_first_letter(re.compile(r"\b(?:hi|(?:x)y)\s")) is None
+    fast = pii_ner._by_first_letter(re.compile(r"\b(?:hi|hey|(?:a|b)c)\s"))
+    assert fast is None  # a word starting with a group: cannot tell its first letter
