@@ -30,9 +30,12 @@ What runs where:
    conversation or by deterministic surrogates.
 4. Re-scan of the scrubbed text for high-risk entities; a hit flags the
    conversation (`pii.residual_<type>`) and is masked.
-Steps 1-4 live in pii_engine.Engine, one per process. With `workers > 1`
-whole conversations are spread over a spawn-started process pool; each worker
-runs 1-4 on its chunk, so results do not depend on the number of workers.
+Steps 1-4 live in pii_engine.Engine, one per process; what depends on a text
+alone (its pattern, cue and name-list hits, allow-listed spans, spaCy's
+entities in a window) is memoised per process, so repeated turns cost once.
+With `workers > 1` (or 0, auto, on big inputs) whole conversations are spread
+over a spawn-started process pool; each worker runs 1-4 on its chunk, so
+results do not depend on the number of workers.
 Record fields other than turns (id, name, tool calls, tool results) are
 flattened into the conversation by pii_step.py.
 """
