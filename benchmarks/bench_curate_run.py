@@ -55,6 +55,28 @@ def make_corpus(path: Path, n: int, seed: int = 0) -> None:
     path.write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in base))
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its children (live ones from /proc, finished ones from
+    getrusage): independent of what else the machine runs, unlike the wall clock."""
+    import os
+    import resource
+
+    total = time.process_time()
+    total += sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f) for f in ("ru_utime", "ru_stime"))
+    me = str(os.getpid())
+    tick = os.sysconf("SC_CLK_TCK")
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 class RssSampler:
     def __init__(self) -> None:
         self.peak = 0
@@ -103,26 +125,32 @@ def main() -> None:
             "pii": {"enabled": not args.no_pii, "workers": args.workers},
             "near_dedup": {"workers": args.workers}})
         sampler = RssSampler().start()
-        marks: list[tuple[str, float, int]] = []
-        last = {"name": None, "t": time.perf_counter()}
+        marks: list[tuple[str, float, float, int]] = []
+        last = {"name": None, "t": time.perf_counter(), "c": cpu_seconds()}
 
         def on_step(name: str, state: str) -> None:
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), cpu_seconds()
             if last["name"]:
-                marks.append((last["name"], now - last["t"], sampler.reset()))
-            last.update(name=name, t=now)
+                marks.append((last["name"], now - last["t"], cpu - last["c"], sampler.reset()))
+            last.update(name=name, t=now, c=cpu)
 
-        t0 = time.perf_counter()
+        import os
+
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), cpu_seconds()
         result = run([str(src.parent)], Path(tmp) / "out", cfg, on_step)
-        now = time.perf_counter()
-        marks.append((last["name"] + " + export/leak checks/report", now - last["t"], sampler.reset()))
+        now, cpu = time.perf_counter(), cpu_seconds()
+        marks.append((last["name"] + " + export/leak checks/report", now - last["t"], cpu - last["c"],
+                      sampler.reset()))
         sampler.stop()
         total = now - t0
-        print(f"{'step':<42}{'wall s':>9}{'share':>8}{'peak RSS MB':>13}")
-        for name, dt, peak in marks:
-            print(f"{name:<42}{dt:>9.1f}{dt / total:>7.0%}{peak / 1e6:>13.0f}")
+        print(f"{'step':<42}{'wall s':>9}{'share':>8}{'CPU s':>9}{'peak RSS MB':>13}")
+        for name, dt, dc, peak in marks:
+            print(f"{name:<42}{dt:>9.1f}{dt / total:>7.0%}{dc:>9.1f}{peak / 1e6:>13.0f}")
         m = result.manifest
-        print(f"{'total':<42}{total:>9.1f}{'':>8}{max(p for *_, p in marks) / 1e6:>13.0f}")
+        print(f"{'total':<42}{total:>9.1f}{'':>8}{cpu - c0:>9.1f}{max(p for *_, p in marks) / 1e6:>13.0f}")
+        print(f"load average at start {load0:.1f}, at end {os.getloadavg()[0]:.1f} (2 cores; CPU s: this "
+              f"process and its worker processes; peak RSS: this process only)")
         print(f"records in {m.totals['records_in']}, kept {m.totals['kept']}, rejected {m.totals['rejected']}; "
               f"{m.totals['records_in'] / total:,.0f} records/s end to end; leak checks "
               f"{'pass' if m.leak_checks['passed'] else 'FAIL'}")

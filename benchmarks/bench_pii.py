@@ -1,6 +1,7 @@
 """PII scrubbing: plain presidio vs curate.pii on data neither was tuned to.
 
     .venv/bin/python benchmarks/bench_pii.py [--speed-n 2000] [--corpus-n 2000] [--workers 2]
+        [--profile] [--step-n 2000] [--skip-presidio] [--skip-eval]
 
 Three parts, each printed side by side with plain presidio (AnalyzerEngine with
 its default recognizers and every entity type it knows, the same offline
@@ -22,7 +23,10 @@ AnonymizerEngine's default replace), i.e. what a new user gets:
    scrubbing call (replacement included, model loading excluded), workers 1
    and N, by the wall clock and per CPU-second (this process and its workers:
    on a shared, loaded machine the wall clock measures the neighbours too);
-   `--profile` says where the time goes.
+   `--profile` says where the time goes. Rows: a fresh engine with its per-text memo, one
+   without it (memo_size 0: what all-distinct text costs), and a pool of `--workers`.
+4. `--step-n N`: the whole PII step (`scrub_pii` on a polars frame: fields flattened, scrubbed,
+   rebuilt) with the pool the pipeline uses, wall and CPU of this process plus its workers.
 
 Prints figures, asserts none.
 """
@@ -239,6 +243,35 @@ def profile_where(convs) -> list[tuple[str, float]]:
     return out
 
 
+def step_speed(n: int, workers: int) -> None:
+    """The whole PII step (`scrub_pii` on a frame: every field flattened, scrubbed, rebuilt into
+    polars columns) on n four-turn conversations of each set, workers as the pipeline runs them."""
+    from curate.frame import records_to_frame
+    from curate.pii_step import PiiStepConfig, _scrubber, scrub_pii
+    from schemas.record import Record
+
+    print(f"\n4. the whole PII step (curate.pii_step.scrub_pii), {n} conversations per set, "
+          f"workers={workers} (pool started and warm before timing; CPU = this process + workers):")
+    cfg = PiiStepConfig(workers=workers)
+    scrubber = _scrubber(cfg.scrubber_config())
+    t0 = time.perf_counter()
+    scrubber.warm_up()
+    print(f"  pool start-up (spawn, imports, spaCy load, warm-up): {time.perf_counter() - t0:.1f} s wall")
+    holder = type("H", (), {"s": scrubber})()
+    for sname, convs in four_turn_sets(n).items():
+        frame = records_to_frame([Record(id=f"r{i}", source="bench", line=i + 1, group=f"r{i}", messages=c)
+                                  for i, c in enumerate(convs)])
+        load = os.getloadavg()[0]
+        t, c = time.perf_counter(), _cpu_now(holder)
+        res = scrub_pii(frame, cfg)
+        dt, dc = time.perf_counter() - t, _cpu_now(holder) - c
+        # n / dc * workers: what `workers` idle cores give if the CPU work spreads evenly
+        print(f"  {sname:<32}{n / dt:>8,.0f} conv/s wall{n / dc:>8,.0f} conv/CPU-s"
+              f" -> {n / dc * workers:>6,.0f} conv/s on {workers} idle cores"
+              f"  (kept {res.report.n_kept}, load {load:.1f})")
+    scrubber.close()
+
+
 # ------------------------------------------------------------------ main
 
 def report_handwritten(title: str, hand, systems) -> None:
@@ -288,6 +321,9 @@ def main() -> None:
     ap.add_argument("--speed-n", type=int, default=2000, help="conversations per speed set")
     ap.add_argument("--skip-presidio", action="store_true")
     ap.add_argument("--profile", action="store_true", help="where the time goes (workers=1)")
+    ap.add_argument("--step-n", type=int, default=0,
+                    help="also time the whole PII step (scrub_pii on a frame) on this many conversations per set")
+    ap.add_argument("--skip-eval", action="store_true", help="speed only: skip parts 1 and 2")
     args = ap.parse_args()
 
     print(f"cores: {os.cpu_count()}, load average: "
@@ -299,7 +335,7 @@ def main() -> None:
     # 1. hand-written -------------------------------------------------------
     from benchmarks.pii_eval_set import DATA_DIR
 
-    for title, path in (
+    for title, path in () if args.skip_eval else (
             ("1a. hand-written set (dev: its misses were looked at while building)",
              DATA_DIR / "pii_handwritten.txt"),
             ("1b. hand-written held-out set (scored once, nothing changed after)",
@@ -307,9 +343,10 @@ def main() -> None:
         report_handwritten(title, load_handwritten(path), systems)
 
     # 2. real corpora -------------------------------------------------------
-    corpora = {"chatterbot-corpus (en)": load_chatterbot(),
-               "chitchat-dataset": load_chitchat(args.corpus_n)}
-    print("\n2. real corpora (precision): conversations altered, tech/product mentions lost")
+    corpora = {} if args.skip_eval else {"chatterbot-corpus (en)": load_chatterbot(),
+                                         "chitchat-dataset": load_chitchat(args.corpus_n)}
+    if corpora:
+        print("\n2. real corpora (precision): conversations altered, tech/product mentions lost")
     for cname, cconvs in corpora.items():
         for s in systems:
             sub = cconvs if isinstance(s, Ours) else cconvs[:args.presidio_corpus_n]
@@ -329,7 +366,14 @@ def main() -> None:
     # 3. speed --------------------------------------------------------------
     print(f"\n3. speed, four-turn conversations ({args.speed_n} per set), conversations/s:")
     sets = four_turn_sets(args.speed_n)
-    speed_systems = [ours1]
+    # fresh engines: parts 1 and 2 left turns of these sets in ours1's per-text memo
+    from curate.pii_engine import Engine
+
+    memo, Engine.MEMO_SIZE = Engine.MEMO_SIZE, 0
+    no_memo = Ours(1)
+    no_memo.label = "ours, workers=1, no memo"
+    Engine.MEMO_SIZE = memo
+    speed_systems = [Ours(1), no_memo]
     if args.workers > 1:
         speed_systems.append(Ours(args.workers))
     for sname, sconvs in sets.items():
@@ -337,20 +381,23 @@ def main() -> None:
         print(f"  {sname} (mean {chars:.0f} chars/turn):")
         for s in speed_systems:
             _out, dt, dc = timed(s, sconvs, with_cpu=True)
-            print(f"    {s.label:<24}{len(sconvs) / dt:>8,.0f} conv/s wall"
+            print(f"    {s.label:<26}{len(sconvs) / dt:>8,.0f} conv/s wall"
                   f"{len(sconvs) / dc:>9,.0f} conv/CPU-s")
         if not args.skip_presidio:
             sub = sconvs[:200]
             _out, dt, dc = timed(systems[0], sub, with_cpu=True)
-            print(f"    {'plain presidio':<24}{len(sub) / dt:>8,.0f} conv/s wall"
+            print(f"    {'plain presidio':<26}{len(sub) / dt:>8,.0f} conv/s wall"
                   f"{len(sub) / dc:>9,.0f} conv/CPU-s")
     for s in speed_systems:
         s.close()
     print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.step_n:
+        step_speed(args.step_n, args.workers)
     if args.profile:
-        print("\nwhere the time goes (workers=1, hand-written support set, share of CPU):")
-        for k, v in profile_where(sets["hand-written support (cycled)"]):
-            print(f"  {k:<60}{v:>6.1%}")
+        for sname, sconvs in sets.items():
+            print(f"\nwhere the time goes (workers=1, fresh engine, {sname}, share of CPU):")
+            for k, v in profile_where(sconvs):
+                print(f"  {k:<60}{v:>6.1%}")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,12 @@ What runs where:
    conversation or by deterministic surrogates.
 4. Re-scan of the scrubbed text for high-risk entities; a hit flags the
    conversation (`pii.residual_<type>`) and is masked.
-Steps 1-4 live in pii_engine.Engine, one per process. With `workers > 1`
-whole conversations are spread over a spawn-started process pool; each worker
-runs 1-4 on its chunk, so results do not depend on the number of workers.
+Steps 1-4 live in pii_engine.Engine, one per process; what depends on a text
+alone (its pattern, cue and name-list hits, allow-listed spans, spaCy's
+entities in a window) is memoised per process, so repeated turns cost once.
+With `workers > 1` (or 0, auto, on big inputs) whole conversations are spread
+over a spawn-started process pool; each worker runs 1-4 on its chunk, so
+results do not depend on the number of workers.
 Record fields other than turns (id, name, tool calls, tool results) are
 flattened into the conversation by pii_step.py.
 """
@@ -42,13 +45,19 @@ from __future__ import annotations
 import hashlib
 import math
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from schemas.frozen import Frozen
+
+from curate.pii_result import (  # noqa: F401  (re-exported: the public API)
+    REASON_INVALID,
+    REASON_RESIDUAL_PREFIX,
+    REASON_TOO_LONG,
+    ScrubResult,
+)
 
 EntityType = Literal[
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
@@ -82,9 +91,22 @@ RESIDUAL_CHECKABLE = frozenset({
     "URL", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
 })
 
-REASON_TOO_LONG = "pii.too_long"
-REASON_INVALID = "pii.invalid_message"
-REASON_RESIDUAL_PREFIX = "pii.residual_"  # + entity type in lower case
+
+AUTO_WORKERS_MIN = 10_000  # below this a pool's start-up (spaCy per worker) costs more than it saves
+AUTO_WORKERS_MAX = 8
+
+
+def effective_workers(workers: int, n: int) -> int:
+    """Processes for scrubbing `n` conversations: `workers`, or with 0 (auto) one per available
+    core (at most AUTO_WORKERS_MAX) for n >= AUTO_WORKERS_MIN, else 1."""
+    if workers:
+        return workers
+    if n < AUTO_WORKERS_MIN:
+        return 1
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(AUTO_WORKERS_MAX, cores))
 
 
 def _default_account_patterns() -> tuple[str, ...]:
@@ -147,9 +169,12 @@ class PiiConfig(Frozen):
         "(off: NER on every whole text; slower, for measuring the prefilter).",
     )
     workers: int = Field(
-        default=1, ge=1, le=64,
-        description="Processes. >1 spreads conversations over a process pool "
-        "(each worker loads spaCy once, ~2 s).",
+        default=0, ge=0, le=64,
+        description="Processes. 0 (default): one per available core (at most "
+        f"{AUTO_WORKERS_MAX}) when a call (or the PII step) has at least {AUTO_WORKERS_MIN:,} "
+        "conversations, else none besides the caller. >1 spreads conversations over a process "
+        "pool of that size (each worker loads spaCy once, ~2-5 s); 1: no pool. Results do not "
+        "depend on it.",
     )
     batch_size: int = Field(
         default=256, ge=1,
@@ -175,24 +200,6 @@ class PiiConfig(Frozen):
         if bad:
             raise ValueError(f"residual_entities must be pattern entities, not {bad}")
         return v
-
-
-@dataclass(frozen=True)
-class ScrubResult:
-    """One scrubbed conversation. Counts and reason never contain raw values."""
-
-    messages: list[dict]
-    entity_counts: dict[str, int] = field(default_factory=dict)
-    reason: str | None = None
-    detail: str | None = None  # safe for reject rows: types and positions only
-    # Only with scrub(..., return_spans=True): per message, the replaced
-    # (start, end, entity) spans in the *input* text.
-    spans: tuple[tuple[tuple[int, int, str], ...], ...] | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the conversation may be kept (no reason code)."""
-        return self.reason is None
 
 
 def conversation_key(conv) -> str:
@@ -266,7 +273,7 @@ class PiiScrubber:
         """Load the model (and start the workers) now instead of on the first scrub."""
         if self.config.workers > 1:
             pool = self._get_pool()
-            for f in [pool.submit(_worker_ready) for _ in range(self.config.workers * 2)]:
+            for f in [pool.submit(_worker_ready) for _ in range(self._pool_size() * 2)]:
                 f.result()
         else:
             self._get_engine()
@@ -289,7 +296,7 @@ class PiiScrubber:
         else:
             keys = [conversation_key(c) for c in convs]
         n = len(convs)
-        w = self.config.workers
+        w = effective_workers(self.config.workers, n)
         if w == 1 or n < 2 * self.MIN_CHUNK:
             return self._get_engine().scrub(convs, keys, return_spans)
         size = min(self.MAX_CHUNK, max(self.MIN_CHUNK, math.ceil(n / (w * 4))))
@@ -309,12 +316,15 @@ class PiiScrubber:
             self._engine.warm()
         return self._engine
 
+    def _pool_size(self) -> int:
+        return effective_workers(self.config.workers, AUTO_WORKERS_MIN)
+
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn, not fork: the caller may hold threads (polars, tokenizers)
             # that a forked child would inherit in a locked state.
             self._pool = ProcessPoolExecutor(
-                max_workers=self.config.workers, mp_context=get_context("spawn"),
+                max_workers=self._pool_size(), mp_context=get_context("spawn"),
                 initializer=_worker_init,
                 # only PiiConfig's own fields: a subclass may add step options
                 initargs=(self.config.model_dump_json(include=set(PiiConfig.model_fields)),))

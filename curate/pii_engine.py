@@ -7,23 +7,56 @@ per-conversation steps (cues, propagation, resolution, replacement, re-scan).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from curate import pii_allow, pii_names, pii_ner, pii_patterns, pii_replace
-from curate.pii import (
-    REASON_INVALID,
-    REASON_RESIDUAL_PREFIX,
-    REASON_TOO_LONG,
-    PiiConfig,
-    ScrubResult,
-)
 from curate.pii_patterns import PRIORITY, Hit
+from curate.pii_result import REASON_INVALID, REASON_RESIDUAL_PREFIX, REASON_TOO_LONG, ScrubResult
+
+if TYPE_CHECKING:  # pii.py imports this module (lazily); this one never imports pii.py
+    from curate.pii import PiiConfig
+
+
+class Memo:
+    """A bounded memo of per-text results (emptied when full, so memory stays flat).
+
+    Support data repeats whole turns (greetings, macros, "Thanks!"), and
+    conversations repeat spaCy windows; every function memoised here depends on
+    its text alone, so a memo hit gives exactly what recomputing would.
+    """
+
+    MAX_CHARS = 2_000  # longer texts rarely repeat: not worth their memory
+
+    def __init__(self, size: int):
+        self.size = size
+        self.data: dict[str, tuple] = {}
+
+    def get(self, text: str):
+        return self.data.get(text) if self.size else None
+
+    def put(self, text: str, value: tuple) -> None:
+        if not self.size or len(text) > self.MAX_CHARS:
+            return
+        if len(self.data) >= self.size:
+            self.data.clear()
+        self.data[text] = value
 
 
 class Engine:
-    """The per-process scrubbing machinery (patterns, NER, replacement)."""
+    """The per-process scrubbing machinery (patterns, NER, replacement).
 
-    def __init__(self, config: PiiConfig):
+    `memo_size` bounds each per-text memo (0: recompute everything; results are
+    the same either way, see Memo).
+    """
+
+    MEMO_SIZE = 20_000
+
+    def __init__(self, config: PiiConfig, memo_size: int | None = None):
         self.cfg = config
+        memo_size = self.MEMO_SIZE if memo_size is None else memo_size
+        self.text_memo = Memo(memo_size)    # text -> pattern, cue and name-list hits
+        self.allow_memo = Memo(memo_size)   # text -> allow-listed spans
+        self.window_memo = Memo(memo_size)  # NER window text -> hits relative to it
         self.entities = frozenset(config.entities)
         self.patterns = pii_patterns.PatternDetector(self.entities, config.account_patterns)
         self.residual = frozenset(config.residual_entities)
@@ -56,21 +89,18 @@ class Engine:
         """Scrub a chunk: patterns, one batched NER pass, then each conversation's finish."""
         results: list[ScrubResult | None] = [None] * len(convs)
         work = []  # (conv index, texts, pattern + cue hits per text)
+        # NER runs once per distinct window text of the chunk not in the memo;
+        # slots say where each window's hits go (in window order, as without memo).
         jobs: list[tuple[str, int, int]] = []
-        owners: list[tuple[int, int]] = []  # (work index, message index) per job
+        job_of: dict[str, int] = {}
+        slots: list[tuple] = []  # ((work, message), offset, window, memoised hits or None)
         for ci, conv in enumerate(convs):
             bad = check(conv, self.cfg.max_chars)
             if bad:
                 results[ci] = bad
                 continue
             texts = [m["content"] for m in conv]
-            phits = [self.patterns.detect(t) if t else [] for t in texts]
-            if self.names is not None:
-                for t, hits in zip(texts, phits):
-                    if t:
-                        hits += self._plausible(t, pii_ner.cue_names(
-                            t, self.allow_words, "LOCATION" in self.entities))
-                        hits += self.names.find(t)
+            phits = [self._text_hits(t) for t in texts]
             wi = len(work)
             work.append((ci, texts, phits))
             if self.ner is None:
@@ -91,16 +121,48 @@ class Engine:
                                                           self.ner_unknown)
                     wins = pii_ner.ner_windows(t, words, cands, margin=pii_ner.WINDOW_MARGIN)
                 for s, e in wins:
-                    jobs.append((t, s, e))
-                    owners.append((wi, mi))
+                    seg = t[s:e]
+                    memo = self.window_memo.get(seg)
+                    if memo is None and seg not in job_of:
+                        job_of[seg] = len(jobs)
+                        jobs.append((seg, 0, len(seg)))
+                    slots.append(((wi, mi), s, seg, memo))
+        job_results = self.ner.run(jobs) if jobs else []
+        for (seg, _s, _e), hits in zip(jobs, job_results):
+            self.window_memo.put(seg, tuple(hits))
         ner_hits: dict[tuple[int, int], list] = {}
-        if jobs:
-            for owner, hits in zip(owners, self.ner.run(jobs)):
-                ner_hits.setdefault(owner, []).extend(hits)
+        for owner, s, seg, memo in slots:
+            hits = memo if memo is not None else job_results[job_of[seg]]
+            ner_hits.setdefault(owner, []).extend(
+                h._replace(start=h.start + s, end=h.end + s) for h in hits)
         for wi, (ci, texts, phits) in enumerate(work):
             nh = [ner_hits.get((wi, mi), []) for mi in range(len(texts))]
             results[ci] = self._finish(convs[ci], texts, phits, nh, keys[ci], with_spans)
         return results  # type: ignore[return-value]
+
+    def _text_hits(self, t: str) -> list[Hit]:
+        """Pattern, cue and name-list hits of one text (memoised: they depend on the text alone)."""
+        if not t:
+            return []
+        memo = self.text_memo.get(t)
+        if memo is None:
+            hits = self.patterns.detect(t)
+            if self.names is not None:
+                hits += self._plausible(t, pii_ner.cue_names(
+                    t, self.allow_words, "LOCATION" in self.entities))
+                hits += self.names.find(t)
+            memo = tuple(hits)
+            self.text_memo.put(t, memo)
+        return list(memo)
+
+    def _allow_spans(self, t: str) -> list[tuple[int, int]]:
+        if not self.allow:
+            return []
+        memo = self.allow_memo.get(t)
+        if memo is None:
+            memo = tuple(self.allow.spans(t))
+            self.allow_memo.put(t, memo)
+        return list(memo)
 
     def _known_names(self, texts, hits_per_text):
         """Regex of the names cues found in this conversation (and their parts)."""
@@ -160,7 +222,7 @@ class Engine:
                     hits.append(Hit(m.start(), m.end(), ent, 0.7, prio))
             if "PERSON" in self.entities:
                 hits = pii_ner.extend_names(t, hits, self.allow_words)
-            allow_spans = self.allow.spans(t) if self.allow else []
+            allow_spans = self._allow_spans(t)
             # An allow-listed term keeps everything inside it (a phone-like run
             # inside an allow-listed card number stays too); the residual
             # re-scan below still catches high-risk values.

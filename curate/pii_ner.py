@@ -214,6 +214,16 @@ _CUE = re.compile(
     r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Herr|Frau|Sr|Sra|Señor|Señora|Mme|Mlle"
     r"|Monsieur|Madame|Signor|Signora)\.?\s+"
 )
+_CUE_BY_LETTER = None  # set below, once _by_first_letter is defined
+
+
+_CAP_WORD = re.compile(r"(?<![\w'’-])[^\W\d_a-z][\w'’-]*")  # a word starting upper-case (or uncased)
+
+
+def _first_name_word(w: str, stop_words: frozenset[str]) -> bool:
+    """Whether _take_name starts a name at word `w`."""
+    lw = w.lower()
+    return _is_cap(w) and lw not in COMMON_WORDS and lw not in NEVER_NAMES and lw not in stop_words
 
 
 def _take_name(text: str, pos: int, stop_words: frozenset[str]) -> tuple[int, int] | None:
@@ -253,12 +263,98 @@ _PLACE_CUE = re.compile(
 )
 
 
+def _scan_regex(src: str):
+    """(index, char, depth) of each character of regex source `src` outside escapes and
+    character classes, depth counting open groups before it."""
+    depth, cls, i = 0, False, 0
+    while i < len(src):
+        c = src[i]
+        if c == "\\":
+            i += 2
+            continue
+        if cls:
+            cls = c != "]"
+        elif c == "[":
+            cls = True
+        else:
+            if c == ")":
+                depth -= 1
+            yield i, c, depth
+            if c == "(":
+                depth += 1
+        i += 1
+
+
+def _top_level_split(src: str) -> list[str]:
+    """A regex alternation's branches: `src` cut at each `|` outside groups and classes."""
+    cuts = [i for i, c, d in _scan_regex(src) if c == "|" and d == 0]
+    return [src[a + 1:b] for a, b in zip([-1] + cuts, cuts + [len(src)])]
+
+
+def _by_first_letter(rx: re.Pattern) -> dict[str, re.Pattern] | None:
+    """`rx` (branches `(?i:\\b(?:w1|w2..)...)` or `\\b(?:w1|w2..)...`) as one smaller regex per
+    first ASCII letter, keeping only the words that start with it, in their order: at a word start
+    it matches exactly as `rx` does (leftmost alternative first; other words cannot match there)
+    without trying ~70 words at every word boundary. None when `rx` has another shape."""
+    parts = []
+    for branch in _top_level_split(rx.pattern):
+        for head in ("(?i:\\b(?:", "\\b(?:"):
+            if branch.startswith(head):
+                break
+        else:
+            return None
+        body = branch[len(head):]
+        close = next((i for i, c, d in _scan_regex(body) if c == ")" and d < 0), None)
+        if close is None:
+            return None
+        words = _top_level_split(body[:close])
+        if not all(w[:1].isascii() and w[:1].isalpha() for w in words):
+            return None
+        parts.append((head, words, body[close + 1:]))
+    out = {}
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        alts = [head + "|".join(ws) + ")" + rest for head, words, rest in parts
+                if (ws := [w for w in words if w[0].lower() == c])]
+        sub = re.compile("|".join(alts), rx.flags) if alts else None
+        out[c] = out[c.upper()] = sub
+    return out
+
+
+_CUE_BY_LETTER = _by_first_letter(_CUE)
+_RUN_START = re.compile(r"(?<!\w)\w")
+
+
+def _cue_ends(text: str):
+    """m.end() of each match of `_CUE.finditer(text)`, found faster (see _by_first_letter)."""
+    if _CUE_BY_LETTER is None:
+        for m in _CUE.finditer(text):
+            yield m.end()
+        return
+    last = 0
+    for r in _RUN_START.finditer(text):  # every _CUE match starts at \b before a letter
+        s = r.start()
+        if s < last:
+            continue
+        c = text[s]
+        rx = _CUE_BY_LETTER.get(c, _CUE)  # non-ASCII letters (case folding): the full regex
+        if rx is None:
+            continue
+        m = rx.match(text, s)
+        if m is not None:
+            last = m.end()
+            yield last
+
+
 def cue_names(text: str, allow_words: frozenset[str], places: bool = True) -> list[Hit]:
     """PERSON hits after a cue word or in a vocative; LOCATION hits after a place cue."""
+    # Every hit starts at a word _take_name accepts as a first word (each cue ends at a word
+    # start); a text without such a word has none, and the cue scans below are the slow part.
+    if not any(_first_name_word(w, allow_words) for w in _CAP_WORD.findall(text)):
+        return []
     hits = []
     prio = PRIORITY["PERSON_CUE"]
-    for m in _CUE.finditer(text):
-        span = _take_name(text, m.end(), allow_words)
+    for end in _cue_ends(text):
+        span = _take_name(text, end, allow_words)
         if span:
             hits.append(Hit(span[0], span[1], "PERSON", 0.7, prio))
     if "," in text:
@@ -375,6 +471,8 @@ class Propagator:
         self.by_first = {k: sorted(vs, key=len, reverse=True) for k, vs in by_first.items()}
 
     def finditer(self, text: str):
+        if not any(k in text for k in self.by_first):
+            return  # no value's first word occurs at all (the common case, and cheap to see)
         last = -1
         for m in _WORD.finditer(text):
             s = m.start()

@@ -23,7 +23,7 @@ import orjson
 import polars as pl
 from pydantic import Field
 
-from curate.pii import PiiConfig, PiiScrubber
+from curate.pii import PiiConfig, PiiScrubber, effective_workers
 from curate.step import StepResult, partition
 
 
@@ -261,8 +261,10 @@ def scrub_pii(frame: pl.DataFrame, cfg: PiiStepConfig) -> StepResult:
         return partition("pii", frame.with_columns(pl.lit(None, dtype=pl.String).alias("_reason")))
     rows = frame.select("id", "group", "messages", "chosen", "rejected").to_dicts()
     flat = [_flatten(r) for r in rows]
-    results = _scrub_with_progress(_scrubber(cfg.scrubber_config()), [f[0] for f in flat],
-                                   [r["id"] for r in rows])
+    scfg = cfg.scrubber_config()
+    workers = effective_workers(scfg.workers, len(rows))  # auto (0): a pool for big frames only
+    results = _scrub_with_progress(_scrubber(scfg.model_copy(update={"workers": workers})),
+                                   [f[0] for f in flat], [r["id"] for r in rows], 2048 * workers)
     totals: Counter = Counter()
     ids, groups, new_msgs, chosen, rejected, reasons, details = [], [], [], [], [], [], []
     for r, (_conv, where, parsed), res in zip(rows, flat, results):
@@ -308,4 +310,54 @@ def scrub_pii(frame: pl.DataFrame, cfg: PiiStepConfig) -> StepResult:
     )
     stats = {f"entity_{k}": int(v) for k, v in sorted(totals.items())}
     stats["records_with_pii"] = sum(1 for res in results if res.ok and res.entity_counts)
-    return partition("pii", df, stats)
+    out = partition("pii", df, stats)
+    # The hashes this step gave ids (no raw value): rejects of earlier steps that name
+    # these records follow them (see scrub_reject_ids).
+    out.extra["hashed_ids"] = sorted(new for r, new in zip(rows, ids) if new != r["id"])
+    return out
+
+
+# ------------------------------------------------------------ rejects of earlier steps
+
+# the id an exact-dedup detail names: "duplicate of ID" [+ " (existing corpus)"]
+_REF = re.compile(r"^((?:near-)?duplicate of )(.+?)((?: \(existing corpus\)| once PII is scrubbed)?)$")
+_HASHED = re.compile(r"pii-[0-9a-f]{20}")
+
+
+def scrub_ids(values: list[str], cfg: PiiStepConfig, hashed: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Each distinct id -> what the PII step writes for it: the id itself, or its stable hash when
+    scrubbing the id on its own finds personal data (the step's own rule, ``_identifies``) or when
+    the step hashed that record's id (``hashed``: hashes, as in its ``extra["hashed_ids"]``)."""
+    distinct = sorted({v for v in values if v and not _HASHED.fullmatch(v)})
+    if not distinct:
+        return {}
+    scfg = cfg.scrubber_config()
+    scfg = scfg.model_copy(update={"workers": effective_workers(scfg.workers, len(distinct))})
+    results = _scrubber(scfg).scrub([[{"role": "user", "content": v}] for v in distinct], distinct)
+    out = {}
+    for v, res in zip(distinct, results):
+        h = stable_hash_id(v)
+        if h in hashed or not res.ok or _identifies(v, res.messages[0]["content"]):
+            out[v] = h
+    return out
+
+
+def scrub_reject_ids(rejects: list[pl.DataFrame], hashed: list[str], cfg: PiiStepConfig) -> list[pl.DataFrame]:
+    """Reject rows of the steps before the PII step (ingest ... exact_dedup, quality) with their ids,
+    and the ids their details name ("duplicate of ID"), replaced as the PII step replaces ids
+    (``hashed``: the PII step's ``extra["hashed_ids"]``): a record rejected before scrubbing must
+    not put a raw e-mail used as its id in rejects.jsonl."""
+    if not cfg.enabled:
+        return rejects
+    ids = [v for f in rejects for v in f["id"].to_list()]
+    refs = [m.group(2) for f in rejects for m in map(_REF.match, [d or "" for d in f["detail"].to_list()]) if m]
+    new = scrub_ids(ids + refs, cfg, frozenset(hashed))
+    if not new:
+        return rejects
+
+    def detail(d: str | None) -> str | None:
+        return _REF.sub(lambda m: m.group(1) + new.get(m.group(2), m.group(2)) + m.group(3), d) if d else d
+
+    return [f.with_columns(pl.Series("id", [new.get(v, v) for v in f["id"].to_list()], dtype=pl.String),
+                           pl.Series("detail", [detail(d) for d in f["detail"].to_list()], dtype=pl.String))
+            if f.height else f for f in rejects]

@@ -98,7 +98,8 @@ class RejectView:
                 if other is not None:
                     if r["step"] in self.after_pii:
                         other = self._scrubbed(other)
-                    out.append(f"   matched {other['id']} ({other['source']}:{other['line']}):")
+                    # the id as rejects.jsonl names it (hashed when it held PII), not the input's
+                    out.append(f"   matched {m.group('id')} ({other['source']}:{other['line']}):")
                     out += _turns(other["messages"], width, indent="     ")
             if r["reason"].startswith("decontam."):
                 out += self._overlap(rec)
@@ -120,9 +121,13 @@ class RejectView:
             fn(path, self.cfg, ing)
             recs = [{"id": x.id, "source": x.source, "line": x.line,
                      "messages": [{"role": m.role, "content": m.content} for m in x.messages]} for x in ing.records]
+            from curate.pii_step import stable_hash_id
+
             by_id: dict[str, dict] = {}
             for x in recs:  # a repeated id is the later copy (the run renamed it): keep the first
                 by_id.setdefault(x["id"], x)
+            for x in recs:  # ids that held PII are named by their hash in rejects.jsonl
+                by_id.setdefault(stable_hash_id(x["id"]), x)
             self._records[source] = {"by_line": {x["line"]: x for x in recs}, "by_id": by_id,
                                      "changed": self._changed(source, path)}
         return self._records[source]

@@ -134,6 +134,7 @@ def finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, results
         raise
     result.out_dir = final_out
     cache = StepCache(final_out)
+    _store_scrubbed_rejects(cache, p.steps, results)
     if keep_intermediates:
         result.notes.append(f"intermediates kept in {cache.root} (--keep-intermediates): they may hold "
                             "unscrubbed text; delete the folder when done")
@@ -155,6 +156,7 @@ def _finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, result
     exp, outputs = export(final, out, list(cfg.export.formats), source_root=input_root([e.path for e in inputs_m]),
                           system=cfg.export.system_prompt, keep_meta=cfg.select.keep_meta)
     reports = [r.report for r in results] + [exp.report]
+    _scrub_early_reject_ids(results, cfg)
     all_rejects = pl.concat([r.rejects for r in results] + [exp.rejects], how="vertical_relaxed")
     reject_rows = all_rejects.to_dicts() + exp.extra.get("secondary_rejects", [])
     write_jsonl_atomic(out / "rejects.jsonl", reject_rows)
@@ -194,6 +196,30 @@ def _finish(p: Plan, out: Path, cfg: PipelineConfig, final: pl.DataFrame, result
     build_report(out, manifest, exp.kept, notes + results[0].extra.get("notes", []))
     write_bytes_atomic(out / "manifest.json", manifest.model_dump_json(indent=2).encode() + b"\n")
     return RunResult(out, manifest, reports, reused, timings)
+
+
+def _scrub_early_reject_ids(results: list, cfg: PipelineConfig) -> None:
+    """Ids in the reject rows of steps before the PII step, scrubbed as that step scrubs ids (in place)."""
+    steps = [r.report.step for r in results]
+    if "pii" not in steps:
+        return
+    from curate.pii_step import PiiStepConfig, scrub_reject_ids
+
+    early = results[:steps.index("pii")]
+    hashed = results[steps.index("pii")].extra.get("hashed_ids", [])
+    for r, rejects in zip(early, scrub_reject_ids([r.rejects for r in early], hashed, PiiStepConfig(**cfg.pii))):
+        r.rejects = rejects
+
+
+def _store_scrubbed_rejects(cache: StepCache, steps: list[Step], results: list) -> None:
+    """The cached reject rows of steps before the PII step, rewritten with their scrubbed ids."""
+    names = [s.name for s in steps]
+    for i, (name, r) in enumerate(zip(names[:names.index("pii")] if "pii" in names else [], results)):
+        path = cache.dir(i, name) / "rejects.parquet"
+        if path.is_file():
+            tmp = path.with_name(".rejects.parquet.tmp")
+            r.rejects.write_parquet(tmp)
+            tmp.replace(path)
 
 
 def _final_signatures(frame: pl.DataFrame, cfg: PipelineConfig) -> np.ndarray:

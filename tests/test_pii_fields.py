@@ -129,3 +129,48 @@ def test_pii_in_ids_names_tool_calls_and_results_reaches_no_file_a_run_writes(tm
     msgs = exported[0]["messages"]
     assert msgs[0]["name"] == "PERSON_1"
     assert json.loads(msgs[1]["tool_calls"][0]["function"]["arguments"])["card"] == "<CREDIT_CARD_1>"
+
+
+def test_an_email_id_rejected_before_the_pii_step_never_appears_raw_in_any_file_the_run_writes(tmp_path):
+    """quality rejects a record whose id is an e-mail; exact_dedup names an e-mail id as the kept copy
+    (and the cached reject rows of those steps, read here with every other file, are scrubbed too)."""
+    early, kept_id, copy_id = "ana.lopez@example.org", "jon.smith@example.net", "kim.park@example.com"
+    answer = ("You can change the delivery address from the orders page until the parcel leaves the "
+              "warehouse; after that the courier can redirect it for a small fee.")
+    rows = [
+        {"id": early, "messages": [  # a placeholder answer: quality.placeholder
+            {"role": "user", "content": "How do I change the delivery address of an order?"},
+            {"role": "assistant", "content": "TODO"}]},
+        {"id": kept_id, "messages": [
+            {"role": "user", "content": "Can I still change where my parcel goes?"},
+            {"role": "assistant", "content": answer}]},
+        {"id": copy_id, "messages": [  # the same conversation: dedup.exact_duplicate of kept_id
+            {"role": "user", "content": "Can I still change where my parcel goes?"},
+            {"role": "assistant", "content": answer}]},
+    ] + [{"id": f"chat-{i:03d}", "messages": [
+        {"role": "user", "content": f"My order number {i} has not arrived after {i + 3} days, what now?"},
+        {"role": "assistant", "content": f"Sorry about the wait. Parcels sent {i + 3} days ago usually arrive "
+                                         f"within a week; if it has not come by Friday we resend it free."}]}
+        for i in range(6)]
+    inp = tmp_path / "in" / "chats.jsonl"
+    inp.parent.mkdir()
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    texts = run_and_read(str(inp.parent), out, tmp_path / "run.log")
+    leaks = sorted({(v, name) for v in (early, kept_id, copy_id) for name, t in texts.items() if v in t})
+    assert leaks == []
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    [quality] = [r for r in rejects if r["reason"] == "quality.placeholder"]
+    assert quality["id"] == stable_hash_id(early)
+    [dup] = [r for r in rejects if r["step"] == "exact_dedup"]
+    assert (dup["id"], dup["detail"]) == (stable_hash_id(copy_id), f"duplicate of {stable_hash_id(kept_id)}")
+    exported = {json.loads(line)["id"] for f in out.glob("*.chatml.jsonl") for line in f.read_text().splitlines()}
+    assert stable_hash_id(kept_id) in exported
+    # the rejects view finds the kept copy under the hashed id the detail names, and shows that id
+    import subprocess
+    import sys
+
+    view = subprocess.run([sys.executable, "-m", "curate", "rejects", str(out), "--reason", "dedup"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True)
+    assert f"matched {stable_hash_id(kept_id)}" in view.stdout
+    assert not any(v in view.stdout for v in (early, kept_id, copy_id))
