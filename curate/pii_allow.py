@@ -78,6 +78,21 @@ Hello World; Foo; Bar; Baz; Boolean; Turing; Linux Kernel; Stack; Heap; Trie; Qu
 True; False; None; Lorem
 """
 
+# Airlines, parcel carriers, telecoms and retailers that support conversations
+# name: organisations, kept by the policy; spaCy calls several of them persons.
+_COMPANIES = """
+Ryanair; easyJet; Lufthansa; Emirates; Qantas; Qatar Airways; British Airways; Air France; KLM;
+Iberia; Vueling; Wizz Air; Southwest; JetBlue; Air Canada; IndiGo; ITA Airways; Aer Lingus;
+Etihad; Turkish Airlines; Jet2; Norwegian; Aeromexico; LATAM; Avianca;
+UPS; FedEx; DHL; USPS; Royal Mail; Evri; Hermes; DPD; GLS; Correos; La Poste; Colissimo;
+Chronopost; PostNL; Deutsche Post; Canada Post; Australia Post; India Post; Poste Italiane;
+SEUR; InPost; Purolator; Delhivery; Blue Dart;
+Movistar; Telekom; Deutsche Telekom; O2; Telstra; Optus; Jio; Airtel; Vodacom; MTN; Telcel;
+Bouygues; SFR; Free Mobile; Swisscom; KPN; Ziggo; Proximus; Telenor; Telia; BT; Virgin Media; Sky;
+Walmart; Target; Costco; IKEA; Tesco; Sainsbury's; Asda; Aldi; Lidl; Carrefour; Zalando; Flipkart;
+Mercado Libre; MercadoLibre; Rakuten; AliExpress; Temu; Shein; Best Buy; Home Depot; Argos
+"""
+
 # Public figures and fictional characters: names, but not of private persons
 # (the policy redacts private persons). Full names, plus surnames that on
 # their own hardly name anyone else.
@@ -120,7 +135,8 @@ def _terms(block: str) -> list[str]:
 
 
 DEFAULT_ALLOW_TERMS: tuple[str, ...] = tuple(
-    _terms(_LANGUAGES) + _terms(_TOOLS) + _terms(_PLATFORMS) + _terms(_PUBLIC))
+    _terms(_LANGUAGES) + _terms(_TOOLS) + _terms(_PLATFORMS) + _terms(_COMPANIES)
+    + _terms(_PUBLIC))
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _FIRST = re.compile(r"[\w.#+/-]+")
