@@ -193,8 +193,9 @@ class AddressFinder:
                 hits.append(Hit(m.start(), m.end(), "STREET_ADDRESS", 0.7, p))
         for m in _COMPOUND_NUMBER.finditer(text):
             hits.append(Hit(m.start(), m.end(), "STREET_ADDRESS", 0.7, p))
-        for m in _FLAT.finditer(text):
-            hits.append(Hit(m.start(), m.end(), "STREET_ADDRESS", 0.7, p))
+        flats = [(m.start(), m.end()) for m in _FLAT.finditer(text)]
+        for fs, fe in flats:
+            hits.append(Hit(fs, fe, "STREET_ADDRESS", 0.7, p))
         for m in _PC_CITY.finditer(text):
             ps, pe = m.start() + 1, m.end()
             while ps < pe and text[ps].isspace():
@@ -216,7 +217,10 @@ class AddressFinder:
             first = next((w for w in _START_WORD.finditer(text, start, ps)
                           if w.group() not in _NOT_START), None)
             if first is not None:
-                hits.append(Hit(first.start(), pe, "STREET_ADDRESS", 0.7, p))
+                s0 = first.start()
+                # a flat line the back-stop cut ("H.No. 8-3-169, ..."): one span
+                s0 = min([s0] + [fs for fs, fe in flats if fs < s0 < fe])
+                hits.append(Hit(s0, pe, "STREET_ADDRESS", 0.7, p))
 
     # ------------------------------------------------------------------ US
     def _us(self, text: str, hits: list[Hit]) -> None:

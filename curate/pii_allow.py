@@ -31,7 +31,7 @@ _TOOLS = """
 Django; Flask; FastAPI; Pyramid; Rails; Ruby on Rails; Laravel; Symfony; Spring; Spring Boot;
 Hibernate; React; React Native; Angular; AngularJS; Vue; Vue.js; Svelte; Next.js; Nuxt; Node;
 Node.js; Deno; Bun; Express; jQuery; Bootstrap; Tailwind; Redux; Webpack; Vite; Babel; ESLint;
-Prettier; npm; Yarn; pip; Conda; Anaconda; Poetry; Maven; Gradle; Cargo; NuGet; Homebrew;
+Prettier; Apollo; npm; Yarn; pip; Conda; Anaconda; Poetry; Maven; Gradle; Cargo; NuGet; Homebrew;
 Pandas; NumPy; SciPy; Matplotlib; Seaborn; Polars; PyTorch; TensorFlow; Keras; JAX; Hugging Face;
 Transformers; spaCy; NLTK; scikit-learn; Sklearn; XGBoost; LightGBM; OpenCV; Spark; Hadoop;
 Kafka; Airflow; Prefect; Dask; Celery; RabbitMQ; Redis; Memcached; PostgreSQL; Postgres;
@@ -55,7 +55,7 @@ Oracle; QuickBooks; Xero; ChatGPT; GPT; GPT-4; OpenAI; Claude; Gemini; Bard; Cop
 Mistral; Ollama; LangChain; Cursor; Stack Overflow; StackOverflow; Reddit; Wikipedia; YouTube;
 Twitter; Facebook; Instagram; LinkedIn; TikTok; Snapchat; Pinterest; Twitch; Netflix; Hulu;
 Spotify; Pandora; Bitcoin; Ethereum; Dogecoin; Coinbase; Binance; Disney; Disney Plus; Prime Video; HBO; HBO Max; Roku; Chromecast; Plex; Steam;
-Epic Games; Fortnite; Minecraft; Roblox; Xbox; PlayStation; PS5; Nintendo; Nintendo Switch;
+Shinkansen; Epic Games; Fortnite; Minecraft; Mario Kart; Les Misérables; Les Miserables; Roblox; Xbox; PlayStation; PS5; Nintendo; Nintendo Switch;
 Switch; Kindle; Audible; Uber; Lyft; Airbnb; DoorDash; Instacart; Grubhub; Etsy; eBay; Amazon
 """
 
@@ -121,7 +121,7 @@ Edwin Hubble; Harry Potter; Hermione Granger; Sherlock Holmes; Darth Vader; Luke
 Bilbo Baggins; Frodo Baggins; Mickey Mouse; Santa Claus; Iron Man; Spider-Man; Wonder Woman;
 Rick and Morty; Homer Simpson; Bart Simpson; Captain America; Jean-Luc Picard; James Bond;
 Obama; Trump; Biden; Einstein; Shakespeare; Darwin; Dijkstra; Turing; Babbage; Lovelace;
-Tolkien; Dostoyevsky; Tolstoy; Plato; Aristotle; Socrates; Confucius; Beethoven; Mozart;
+Ludwig van Beethoven; Ziggy Stardust; Tolkien; Dostoyevsky; Tolstoy; Plato; Aristotle; Socrates; Confucius; Beethoven; Mozart;
 Picasso; Gandhi; Mandela; Churchill; Hitler; Stalin; Putin; Zelensky; Musk; Zuckerberg; Bezos;
 Wozniak; Hawking; Edison; Galileo; Copernicus; Freud; Nietzsche; Hemingway; Dickens; Orwell;
 Beyoncé; Rihanna; Madonna; Elvis; Eminem; Oprah; Messi; Ronaldo; Maradona; Pelé; Federer;

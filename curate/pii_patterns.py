@@ -65,7 +65,7 @@ DEFAULT_ACCOUNT_PATTERNS = (
     r"\b[A-Z]{2,5}-(?:\d{4}-)?\d{5,}\b",
     r"(?i:\b(?:ticket|case)\s*(?:no\.?|number)?\s*#?\s*)(\d{5,})\b",
     r"(?i:\b(?:account|acct|customer|member|policy|invoice)\s*(?:no\.?|number|num|id|#)"
-    r"\s*[:#]?\s*)((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,})\b",
+    r"\s*[:#]?\s*(?:is\s+)?)((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,})\b",
     # a bare number of 6+ digits right after the word: "account 483920174", "MRN: 00817263"
     r"(?i:\b(?:account|acct|a/c|mrn|member|membership|policy|patient)\b\.?\s*[:#]?\s*)"
     r"(\d{6,})\b",
