@@ -14,7 +14,11 @@ AnonymizerEngine's default replace), i.e. what a new user gets:
    leaks when it still occurs in the output; a street line also leaks when its
    street name survives without the house number). Controls destroyed: share
    of control strings (prices, versions, model numbers, product names, times,
-   error codes) no longer in the output verbatim.
+   error codes) no longer in the output verbatim. The same table for the
+   held-out sets: pii_handwritten_heldout.txt (60, written after the first
+   rules) and pii_handwritten_heldout2.txt (66 in 18 locales, written and
+   committed before the second round of rules, scored once at its end).
+   `--recall-only` prints these tables and stops.
 2. Real corpora with almost no private PII (chatterbot-corpus English,
    chitchat-dataset; both PyPI): share of conversations altered, and mentions
    of programming languages / products / platforms (TECH_TERMS below, a list
@@ -124,9 +128,12 @@ def leaked(typ: str, value: str, text: str) -> bool:
     if _survives(value, text):
         return True
     if typ == "STREET_ADDRESS":
-        street = re.sub(r"^\d+\w*,?\s+", "", value)
-        if street != value and len(street.split()) >= 2 and _survives(street, text):
-            return True
+        # house number first ("12 rue de Rivoli") or last ("Hauptstraße 5", "Calle de Alcalá 45")
+        for street in (re.sub(r"^\d+\w*,?\s+", "", value),
+                       re.sub(r",?\s+\d+[\w/-]*$", "", value)):
+            if street != value and (len(street.split()) >= 2 or len(street) >= 8) \
+                    and _survives(street, text):
+                return True
     return False
 
 
@@ -324,6 +331,8 @@ def main() -> None:
     ap.add_argument("--step-n", type=int, default=0,
                     help="also time the whole PII step (scrub_pii on a frame) on this many conversations per set")
     ap.add_argument("--skip-eval", action="store_true", help="speed only: skip parts 1 and 2")
+    ap.add_argument("--recall-only", action="store_true",
+                    help="only the hand-written sets (part 1), then stop")
     args = ap.parse_args()
 
     print(f"cores: {os.cpu_count()}, load average: "
@@ -339,8 +348,12 @@ def main() -> None:
             ("1a. hand-written set (dev: its misses were looked at while building)",
              DATA_DIR / "pii_handwritten.txt"),
             ("1b. hand-written held-out set (scored once, nothing changed after)",
-             DATA_DIR / "pii_handwritten_heldout.txt")):
+             DATA_DIR / "pii_handwritten_heldout.txt"),
+            ("1c. hand-written held-out set 2 (written before the second round of rules, "
+             "scored once at its end)", DATA_DIR / "pii_handwritten_heldout2.txt")):
         report_handwritten(title, load_handwritten(path), systems)
+    if args.recall_only:
+        return
 
     # 2. real corpora -------------------------------------------------------
     corpora = {} if args.skip_eval else {"chatterbot-corpus (en)": load_chatterbot(),

@@ -16,6 +16,16 @@ text before it back to the start of the line before, a sentence end or a cue
 ("is", "to", "at"), from its first number or capitalised word.
 
 Windows span line breaks, so an address split over two lines is one span.
+
+Elsewhere (`_intl`), three more shapes, each anchored so that prose does not match:
+- street type first, house number after: "Calle de Alcalá 45", "Rue de Rivoli 12",
+  "Via Giuseppe Garibaldi 27", "Rua Augusta 1508", "ul. Marszałkowska 84/92";
+  Dutch/Scandinavian compounds before a number: "Keizersgracht 123", "Storgatan 5";
+- a flat / house number with its building: "Flat 12B, Kestrel House",
+  "flat no 302, Sai Residency", "H.No. 12-2-417/5";
+- a postcode + city after a comma, the address before it: "…, 10115 Berlin",
+  "…, 1015 CJ Amsterdam", "…, Bengaluru 560038" (Indian PIN after the city),
+  when the text before the postcode has a house number.
 """
 
 from __future__ import annotations
@@ -95,8 +105,65 @@ _BACK_STOP = re.compile(
     r"(?<!\bApt)[.!?](?=\s)|[:;]"
     r"|(?i:\b(?:is|to|at|was|are|address|addr|ship|send|deliver|in)\b))"
 )
-_START_WORD = re.compile(r"\d[\w/-]*|[A-Z][\w'’.-]*")
+_START_WORD = re.compile(r"\d[\w/-]*|[A-ZÀ-ÖØ-Þ][\w'’.-]*|(?:flat|apt|ul|calle|rue|rua|via)\b")
 _NOT_START = frozenset("I My Our The Please Its It Hi Hello Thanks And But So Your We".split())
+
+
+# ------------------------------------------------------ other countries
+
+_NAMEW = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*"
+_PARTICLE = r"(?:de|del|de la|de los|de las|dos|da|das|do|di|della|delle|dei|degli|des|du|la|le|les|van|der|den)"
+# Street types written before the name. Lower case counts only for words that
+# are no English words.
+_TYPE_CAP = (r"Calle|C/|Avenida|Avda\.?|Av\.|Paseo|Plaza|Carrer|Avinguda|Camino|Carretera|Ronda|"
+             r"Travesía|Rua|Travessa|Largo|Praça|Estrada|Alameda|Via|Viale|Corso|Piazza|Piazzale|"
+             r"Vicolo|Strada|Rue|Avenue|Boulevard|Bd\.?|Chemin|Allée|Impasse|Quai|Place|Cours|"
+             r"Ul\.|Ulica|Aleja|Al\.|Os\.")
+_TYPE_LOW = (r"calle|avenida|avda\.?|paseo|carrer|avinguda|camino|rua|travessa|praça|viale|corso|"
+             r"piazza|vicolo|rue|boulevard|chemin|allée|impasse|quai|ul\.|ulica|aleja|al\.|os\.")
+_HOUSE_NO = r"(?:n[º°o]\.?\s*|nr\.?\s*)?\d{1,5}[a-zA-Z]?(?:\s?[/-]\s?(?:\d{1,4}[a-zA-Z]?|[IVX]{1,4}))?"
+_TYPE_FIRST = re.compile(
+    r"(?<![\w/])(?:" + _TYPE_CAP + r"|" + _TYPE_LOW + r")\s+(?:(?:" + _PARTICLE + r")\s+|[ldLD]['’])*"
+    + _NAMEW + r"(?:\s+(?:" + _PARTICLE + r"\s+)?" + _NAMEW + r"){0,4},?\s+" + _HOUSE_NO
+    + r"(?![\w]|[.,]\d)"
+)
+_COMPOUND_NUMBER = re.compile(
+    r"(?<![\w-])[A-ZÀ-ÖØ-Þ][\w'’-]*(?:straat|gracht|laan|weg|plein|kade|singel|dijk|steeg|markt|"
+    r"dreef|gatan|vägen|gata|gade|vej|veien|gate|torget)\s+" + _HOUSE_NO + r"(?![\w]|[.,]\d)"
+)
+_BUILDING_WORDS = (r"House|Court|Apartments?|Residency|Residence|Towers?|Mansions|Building|Block|"
+                   r"Heights|Lodge|Villas?|Enclave|Complex|Chambers|Hall|Gardens|Cottage|Farm|Manor|"
+                   r"Wharf|Point|Quay|Estate|Nagar|Society|Niwas|Bhavan|Sadan|Colony|Layout|Mahal|Flats")
+_FLAT = re.compile(
+    r"(?<![\w-])(?:Flat|FLAT|[Ff]lat\s+[Nn]o\.?|Apartment|Apt\.?|H\.\s?No\.?|House\s+No\.?|"
+    r"Door\s+No\.?|Plot\s+No\.?)\s*#?\s*\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)*"
+    r"(?:,?\s+(?:[A-Z][\w'’-]*\s+){1,3}(?:" + _BUILDING_WORDS + r")\b)?"
+)
+# postcode + city (continental Europe, Latin America) or city + PIN (India), after a comma
+_PC_CITY = re.compile(
+    r"[,\n]\s*(?:(?:\d{5}|\d{4}\s?[A-Z]{2}|\d{4}-\d{3}|\d{2}-\d{3}|\d{5}-\d{3}|\d{4})\s+"
+    r"[A-ZÀ-ÖØ-Þ][\w'’-]+(?:[ -][A-ZÀ-ÖØ-Þ][\w'’-]+){0,2}"
+    r"|[A-Z][a-z]+(?:\s[A-Z][a-z]+)?\s*[-–]?\s*[1-9]\d{2}\s?\d{3})(?![\w-])"
+)
+_PC_STOP = re.compile(
+    r"(?:(?<!\bSt)(?<!\bNo)(?<!\bnr)(?<!\bAv)(?<!\bAl)(?<!\bUl)(?<!\bul)(?<!\bH)[.!?](?=\s)|[:;]"
+    r"|(?i:\b(?:is|to|at|was|are|address|ship|send|deliver|in|es|en|a|à|au|chez|nach|der|im|am|"
+    r"na|no|em|op|te|ist|est|è|é|à|alla|ao|para|an|zu|per)\b))"
+)
+# A word that makes the text before a postcode a street line.
+_STREET_WORD = re.compile(
+    r"(?i:straße|strasse|str\.|weg\b|allee|platz|gasse|ring\b|damm\b|ufer\b|straat|gracht|laan\b|"
+    r"plein\b|kade\b|singel|dijk\b|gatan|vägen|vej\b|\bcalle\b|\bc/|\bavenida|\bavda|\bav\.|"
+    r"\bpaseo|\bplaza|\bcarrer|\bcamino|\brua\b|\btravessa|\bpraça|\bvia\b|\bviale|\bcorso|"
+    r"\bpiazza|\bvicolo|\brue\b|\bavenue|\bboulevard|\bchemin|\ballée|\bimpasse|\bquai\b|"
+    r"\bplace\b|\bul\.|\bulica|\baleja|\bstreet|\broad\b|\blane\b|\bcross\b|\bmain\b|"
+    r"nagar\b|\bsector\b|\bcolony|\blayout|\bapartments?|\bflat\b|\bh\.\s?no|\bhouse\b|"
+    r"\bmarg\b|\bsalai\b|\bapto\b|\bapp\.|\bappartement|\bpiso\b|\bwohnung|\bstiege|"
+    r"\d+\s*[º°ª]|\d+/\d+)"
+)
+_STREET_NAME_STOP = frozenset(
+    "order settings menu email item step page option number version level chapter section figure "
+    "table type model gate platform terminal room floor python java windows".split())
 
 
 class AddressFinder:
@@ -114,7 +181,46 @@ class AddressFinder:
         if any(c.isdigit() for c in text):
             self._us(text, hits)
             self._postcodes(text, hits)
+            self._intl(text, hits)
         return hits
+
+    # ------------------------------------------------------ other countries
+    def _intl(self, text: str, hits: list[Hit]) -> None:
+        p = PRIORITY["STREET_ADDRESS"]
+        for m in _TYPE_FIRST.finditer(text):
+            words = [w.lower().strip(".,") for w in m.group().split()[1:]]
+            if not any(w in _STREET_NAME_STOP for w in words):
+                hits.append(Hit(m.start(), m.end(), "STREET_ADDRESS", 0.7, p))
+        for m in _COMPOUND_NUMBER.finditer(text):
+            hits.append(Hit(m.start(), m.end(), "STREET_ADDRESS", 0.7, p))
+        flats = [(m.start(), m.end()) for m in _FLAT.finditer(text)]
+        for fs, fe in flats:
+            hits.append(Hit(fs, fe, "STREET_ADDRESS", 0.7, p))
+        for m in _PC_CITY.finditer(text):
+            ps, pe = m.start() + 1, m.end()
+            while ps < pe and text[ps].isspace():
+                ps += 1
+            lo = max(0, ps - 150)
+            nl1 = text.rfind("\n", lo, ps - 1)
+            if nl1 >= 0:
+                nl2 = text.rfind("\n", lo, nl1)
+                lo = max(lo, nl2 + 1)
+            start = lo
+            for stop in _PC_STOP.finditer(text, lo, ps):
+                start = stop.end()
+            seg = text[start:ps]
+            if not any(c.isdigit() for c in seg) or len(seg.split()) > 14:
+                continue  # no house number before the postcode: not an address
+            pin = text[pe - 1].isdigit() and not text[ps].isdigit()  # "Bengaluru 560038"
+            if _STREET_WORD.search(seg) is None and not (pin and seg.count(",") >= 2):
+                continue  # "The 2024 Report, 2025 Outlook": no street before it
+            first = next((w for w in _START_WORD.finditer(text, start, ps)
+                          if w.group() not in _NOT_START), None)
+            if first is not None:
+                s0 = first.start()
+                # a flat line the back-stop cut ("H.No. 8-3-169, ..."): one span
+                s0 = min([s0] + [fs for fs, fe in flats if fs < s0 < fe])
+                hits.append(Hit(s0, pe, "STREET_ADDRESS", 0.7, p))
 
     # ------------------------------------------------------------------ US
     def _us(self, text: str, hits: list[Hit]) -> None:

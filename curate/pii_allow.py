@@ -31,7 +31,7 @@ _TOOLS = """
 Django; Flask; FastAPI; Pyramid; Rails; Ruby on Rails; Laravel; Symfony; Spring; Spring Boot;
 Hibernate; React; React Native; Angular; AngularJS; Vue; Vue.js; Svelte; Next.js; Nuxt; Node;
 Node.js; Deno; Bun; Express; jQuery; Bootstrap; Tailwind; Redux; Webpack; Vite; Babel; ESLint;
-Prettier; npm; Yarn; pip; Conda; Anaconda; Poetry; Maven; Gradle; Cargo; NuGet; Homebrew;
+Prettier; Apollo; npm; Yarn; pip; Conda; Anaconda; Poetry; Maven; Gradle; Cargo; NuGet; Homebrew;
 Pandas; NumPy; SciPy; Matplotlib; Seaborn; Polars; PyTorch; TensorFlow; Keras; JAX; Hugging Face;
 Transformers; spaCy; NLTK; scikit-learn; Sklearn; XGBoost; LightGBM; OpenCV; Spark; Hadoop;
 Kafka; Airflow; Prefect; Dask; Celery; RabbitMQ; Redis; Memcached; PostgreSQL; Postgres;
@@ -55,7 +55,7 @@ Oracle; QuickBooks; Xero; ChatGPT; GPT; GPT-4; OpenAI; Claude; Gemini; Bard; Cop
 Mistral; Ollama; LangChain; Cursor; Stack Overflow; StackOverflow; Reddit; Wikipedia; YouTube;
 Twitter; Facebook; Instagram; LinkedIn; TikTok; Snapchat; Pinterest; Twitch; Netflix; Hulu;
 Spotify; Pandora; Bitcoin; Ethereum; Dogecoin; Coinbase; Binance; Disney; Disney Plus; Prime Video; HBO; HBO Max; Roku; Chromecast; Plex; Steam;
-Epic Games; Fortnite; Minecraft; Roblox; Xbox; PlayStation; PS5; Nintendo; Nintendo Switch;
+Shinkansen; Epic Games; Fortnite; Minecraft; Mario Kart; Les Misérables; Les Miserables; Roblox; Xbox; PlayStation; PS5; Nintendo; Nintendo Switch;
 Switch; Kindle; Audible; Uber; Lyft; Airbnb; DoorDash; Instacart; Grubhub; Etsy; eBay; Amazon
 """
 
@@ -76,6 +76,21 @@ SSL; TLS; TCP; UDP; API; REST; SDK; CLI; GUI; IDE; CPU; GPU; RAM; SSD; BIOS; UEF
 LTE; NFC; QR; PDF; CSV; JPEG; PNG; GIF; MP3; MP4; Unicode; UTF-8; ASCII; Regex; Lorem Ipsum;
 Hello World; Foo; Bar; Baz; Boolean; Turing; Linux Kernel; Stack; Heap; Trie; Queue; Null; NaN;
 True; False; None; Lorem
+"""
+
+# Airlines, parcel carriers, telecoms and retailers that support conversations
+# name: organisations, kept by the policy; spaCy calls several of them persons.
+_COMPANIES = """
+Ryanair; easyJet; Lufthansa; Emirates; Qantas; Qatar Airways; British Airways; Air France; KLM;
+Iberia; Vueling; Wizz Air; Southwest; JetBlue; Air Canada; IndiGo; ITA Airways; Aer Lingus;
+Etihad; Turkish Airlines; Jet2; Norwegian; Aeromexico; LATAM; Avianca;
+UPS; FedEx; DHL; USPS; Royal Mail; Evri; Hermes; DPD; GLS; Correos; La Poste; Colissimo;
+Chronopost; PostNL; Deutsche Post; Canada Post; Australia Post; India Post; Poste Italiane;
+SEUR; InPost; Purolator; Delhivery; Blue Dart;
+Movistar; Telekom; Deutsche Telekom; O2; Telstra; Optus; Jio; Airtel; Vodacom; MTN; Telcel;
+Bouygues; SFR; Free Mobile; Swisscom; KPN; Ziggo; Proximus; Telenor; Telia; BT; Virgin Media; Sky;
+Walmart; Target; Costco; IKEA; Tesco; Sainsbury's; Asda; Aldi; Lidl; Carrefour; Zalando; Flipkart;
+Mercado Libre; MercadoLibre; Rakuten; AliExpress; Temu; Shein; Best Buy; Home Depot; Argos
 """
 
 # Public figures and fictional characters: names, but not of private persons
@@ -106,7 +121,7 @@ Edwin Hubble; Harry Potter; Hermione Granger; Sherlock Holmes; Darth Vader; Luke
 Bilbo Baggins; Frodo Baggins; Mickey Mouse; Santa Claus; Iron Man; Spider-Man; Wonder Woman;
 Rick and Morty; Homer Simpson; Bart Simpson; Captain America; Jean-Luc Picard; James Bond;
 Obama; Trump; Biden; Einstein; Shakespeare; Darwin; Dijkstra; Turing; Babbage; Lovelace;
-Tolkien; Dostoyevsky; Tolstoy; Plato; Aristotle; Socrates; Confucius; Beethoven; Mozart;
+Ludwig van Beethoven; Ziggy Stardust; Tolkien; Dostoyevsky; Tolstoy; Plato; Aristotle; Socrates; Confucius; Beethoven; Mozart;
 Picasso; Gandhi; Mandela; Churchill; Hitler; Stalin; Putin; Zelensky; Musk; Zuckerberg; Bezos;
 Wozniak; Hawking; Edison; Galileo; Copernicus; Freud; Nietzsche; Hemingway; Dickens; Orwell;
 Beyoncé; Rihanna; Madonna; Elvis; Eminem; Oprah; Messi; Ronaldo; Maradona; Pelé; Federer;
@@ -120,7 +135,8 @@ def _terms(block: str) -> list[str]:
 
 
 DEFAULT_ALLOW_TERMS: tuple[str, ...] = tuple(
-    _terms(_LANGUAGES) + _terms(_TOOLS) + _terms(_PLATFORMS) + _terms(_PUBLIC))
+    _terms(_LANGUAGES) + _terms(_TOOLS) + _terms(_PLATFORMS) + _terms(_COMPANIES)
+    + _terms(_PUBLIC))
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _FIRST = re.compile(r"[\w.#+/-]+")

