@@ -203,11 +203,11 @@ def _scrub_early_reject_ids(results: list, cfg: PipelineConfig) -> None:
     steps = [r.report.step for r in results]
     if "pii" not in steps:
         return
-    from curate.pii_step import PiiStepConfig, scrub_reject_ids
+    from curate.pii_step import scrub_reject_ids
 
     early = results[:steps.index("pii")]
     hashed = results[steps.index("pii")].extra.get("hashed_ids", [])
-    for r, rejects in zip(early, scrub_reject_ids([r.rejects for r in early], hashed, PiiStepConfig(**cfg.pii))):
+    for r, rejects in zip(early, scrub_reject_ids([r.rejects for r in early], hashed, cfg.pii)):
         r.rejects = rejects
 
 
@@ -217,9 +217,7 @@ def _store_scrubbed_rejects(cache: StepCache, steps: list[Step], results: list) 
     for i, (name, r) in enumerate(zip(names[:names.index("pii")] if "pii" in names else [], results)):
         path = cache.dir(i, name) / "rejects.parquet"
         if path.is_file():
-            tmp = path.with_name(".rejects.parquet.tmp")
-            r.rejects.write_parquet(tmp)
-            tmp.replace(path)
+            write_parquet_atomic(path, r.rejects)
 
 
 def _final_signatures(frame: pl.DataFrame, cfg: PipelineConfig) -> np.ndarray:
