@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-from presidio_analyzer.predefined_recognizers import AuMedicareRecognizer
+from presidio_analyzer.predefined_recognizers import AuMedicareRecognizer, DeIdCardRecognizer
 from stdnum.au import tfn
 from stdnum.be import nn as be_nn
 from stdnum.br import cpf
@@ -50,6 +50,7 @@ _PRE = r"(?<![\w./-])(?<!\d[ ])"
 _POST = r"(?![\w/]|[.,-]\d|[ ]\d)"
 
 _MEDICARE = AuMedicareRecognizer()
+_DE_ID_CARD = DeIdCardRecognizer()
 _NRIC_W = (2, 7, 6, 5, 4, 3, 2)
 
 
@@ -142,9 +143,26 @@ KINDS: tuple[Kind, ...] = (
     _k("be_national_number", r"\d{2}\.?\d{2}\.?\d{2}[ -]?\d{3}\.?\d{2}", be_nn.is_valid,
        r"(?i:rijksregister|num[ée]ro\s+national|national\s+(?:register\s+)?number|\bINSZ\b|\bNISS\b)",
        bare=_NEVER),
+    _k("de_personalausweis", r"[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{7}[0-9]",
+       lambda v: bool(_DE_ID_CARD.validate_result(v)),
+       r"(?i:ausweis|identity\s+card|\bID\s*card|national\s+id)", bare=_NEVER),
     _k("jp_my_number", r"\d{4} ?\d{4} ?\d{4}", jp_mynumber.is_valid,
        r"(?i:my\s*number)|マイナンバー|個人番号", bare=_NEVER),
 )
+# Documents with no check digit a library knows (passports, driving licences,
+# ID cards of other countries): the number right after its cue, 6-18 letters and
+# digits with at least one digit ("passport number is X1234567", "Reisepass: C01X00T47").
+_DOC_CUED = re.compile(
+    r"(?i:\b(?:passport|pasaporte|passeport|reisepass|passaporto|passaporte|paspoort|paszport"
+    r"|driv(?:er'?s|ing)\s+licen[cs]e|f[üu]hrerschein|permis\s+de\s+conduire|licencia\s+de\s+conducir"
+    r"|carnet\s+de\s+conducir|patente|carta\s+d'identit[àa]|carte\s+d'identit[ée]|identity\s+card"
+    r"|id\s+card|c[ée]dula|documento\s+de\s+identidad|(?:personal)?ausweis)"
+    r"(?:\s+(?:no\.?|number|nr\.?|num[ée]ro|n[úu]mero|nummer|#))?\s*[:#]?\s*"
+    r"(?:(?:is|es|est|ist|è|é|lautet)\s+)?)"
+    r"((?=[A-Za-z]*\d)[A-Za-z0-9]{6,18})(?![\w-])"
+)
+_DOC_HINT = re.compile(r"(?i)pass|licen|f[üu]hrer|permis|conduc|patente|identit|id\s+card|c[ée]dula|ausweis")
+
 # One pass decides whether any cue-gated kind can match at all.
 _ANY_CUE = re.compile("|".join(f"(?:{k.cue.pattern})" for k in KINDS if k.cue))
 _CUE_BEFORE, _CUE_AFTER = 60, 25
@@ -171,6 +189,9 @@ def find(text: str) -> list[tuple[int, int, str]]:
                         and k.cue.search(text[e:e + _CUE_AFTER]) is None):
                     continue
             out.append((m.start(), m.end(), k.name))
+    if _DOC_HINT.search(text) is not None:
+        for m in _DOC_CUED.finditer(text):
+            out.append((m.start(1), m.end(1), "id_document"))
     return out
 
 

@@ -33,6 +33,10 @@ from curate.pii import PiiConfig, PiiScrubber
     ("RUT 76.086.428-5", "cl_rut"),
     ("CURP BOXW310820HNERXN09", "mx_curp"),
     ("HETU 131052-308T", "fi_hetu"),
+    ("Ausweisnummer: L01X00T44", "de_personalausweis"),
+    # no check digit: only right after a passport / licence / ID-card cue
+    ("my passport number is X1234567", "id_document"),
+    ("driving licence no. MORGA753116SM9IJ", "id_document"),
 ])
 def test_each_national_id_is_found_with_its_kind(text, kind):
     found = pii_ids.find(text)
@@ -55,6 +59,8 @@ def test_each_national_id_is_found_with_its_kind(text, kind):
     # a card, a phone, versions, prices, error codes, times
     "4111 1111 1111 1111", "+44 20 7946 0958",
     "v12.5.1 costs $1,234.56, error 0x80070005 at 10:45",
+    # a passport cue followed by words and sizes, not a number
+    "passport photos 35x45mm please", "passport expires 2027", "passport renewal form DS82",
 ])
 def test_look_alikes_are_not_national_ids(text):
     assert pii_ids.find(text) == []
