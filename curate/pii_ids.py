@@ -161,37 +161,78 @@ _DOC_CUED = re.compile(
     r"(?:(?:is|es|est|ist|è|é|lautet)\s+)?)"
     r"((?=[A-Za-z]*\d)[A-Za-z0-9]{6,18})(?![\w-])"
 )
-_DOC_HINT = re.compile(r"(?i)pass|licen|f[üu]hrer|permis|conduc|patente|identit|id\s+card|c[ée]dula|ausweis")
-
-# One pass decides whether any cue-gated kind can match at all.
-_ANY_CUE = re.compile("|".join(f"(?:{k.cue.pattern})" for k in KINDS if k.cue))
+# Speed: the kinds that may count without a cue are found in one pass of their
+# union (the shapes without look-behinds, so the scan can skip to a first
+# character quickly); each cue-only kind runs only when one of its stems is in
+# the text (a stem with a capital letter is matched case-sensitively).
+_BARE_KINDS = tuple(k for k in KINDS if k.bare is not _NEVER)
+_CUE_KINDS = tuple(k for k in KINDS if k.bare is _NEVER)
+_CANDIDATE = re.compile("|".join(
+    "(?:" + k.rx.pattern[len(_PRE):-len(_POST)] + ")" for k in _BARE_KINDS))
+_STEMS: dict[str, tuple[str, ...]] = {
+    "in_pan": ("PAN", "pan card", "pan number", "pan no", "permanent account", "income tax", "kyc"),
+    "se_personnummer": ("personnummer", "personnr"),
+    "au_tfn": ("tfn", "tax file"),
+    "au_medicare": ("medicare",),
+    "ca_sin": ("SIN", "social insurance", "NAS", "assurance sociale"),
+    "nl_bsn": ("bsn", "burgerservice", "sofi"),
+    "pt_nif": ("nif", "contribuinte"),
+    "de_steuer_id": ("steuer", "idnr", "identifikationsnummer", "tax id"),
+    "pl_pesel": ("pesel",),
+    "tr_tc_kimlik": ("kimlik", "tckn", "t.c", "tc no", "tc "),
+    "no_fodselsnummer": ("fødselsnummer", "fodselsnummer", "personnummer"),
+    "be_national_number": ("rijksregister", "national", "insz", "niss"),
+    "de_personalausweis": ("ausweis", "identity card", "id card", "idcard", "national id"),
+    "jp_my_number": ("my number", "mynumber", "マイナンバー", "個人番号"),
+}
+assert set(_STEMS) == {k.name for k in _CUE_KINDS}
+_DOC_STEMS = ("pass", "licen", "führer", "fuhrer", "permis", "conduc", "patente", "identit",
+              "id card", "cédula", "cedula", "ausweis")
+_HAS_DIGIT = re.compile(r"\d")
 _CUE_BEFORE, _CUE_AFTER = 60, 25
+
+
+def _has_stem(stems, text: str, low: str) -> bool:
+    return any((st in text) if not st.islower() else (st in low) for st in stems)
+
+
+def _cue_near(k: Kind, text: str, s: int, e: int) -> bool:
+    return k.cue is not None and (
+        k.cue.search(text, max(0, s - _CUE_BEFORE), s) is not None
+        or k.cue.search(text[e:e + _CUE_AFTER]) is not None)
 
 
 def find(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of every validated national id in `text`."""
-    if not any(c.isdigit() for c in text):
+    if _HAS_DIGIT.search(text) is None:
         return []
-    cued = _ANY_CUE.search(text) is not None
     out = []
-    for k in KINDS:
-        if k.cue is not None and not cued and k.bare is _NEVER:
-            continue
-        for m in k.rx.finditer(text):
-            v = m.group()
-            if not k.valid(v):
+    pos = 0
+    while True:
+        m = _CANDIDATE.search(text, pos)
+        if m is None:
+            break
+        s, nxt = m.start(), m.start() + 1
+        for k in _BARE_KINDS:
+            km = k.rx.match(text, s)
+            if km is None:
                 continue
-            if not k.bare(v):
-                if k.cue is None or not cued:
-                    continue
-                s, e = m.start(), m.end()
-                if (k.cue.search(text, max(0, s - _CUE_BEFORE), s) is None
-                        and k.cue.search(text[e:e + _CUE_AFTER]) is None):
-                    continue
-            out.append((m.start(), m.end(), k.name))
-    if _DOC_HINT.search(text) is not None:
-        for m in _DOC_CUED.finditer(text):
-            out.append((m.start(1), m.end(1), "id_document"))
+            v = km.group()
+            if k.valid(v) and (k.bare(v) or _cue_near(k, text, s, km.end())):
+                out.append((s, km.end(), k.name))
+                nxt = max(nxt, km.end())
+        pos = nxt
+    low = text.lower()
+    for k in _CUE_KINDS:
+        if not _has_stem(_STEMS[k.name], text, low):
+            continue
+        for km in k.rx.finditer(text):
+            v = km.group()
+            if k.valid(v) and _cue_near(k, text, km.start(), km.end()):
+                out.append((km.start(), km.end(), k.name))
+    if any(st in low for st in _DOC_STEMS):
+        for dm in _DOC_CUED.finditer(text):
+            out.append((dm.start(1), dm.end(1), "id_document"))
     return out
 
 
