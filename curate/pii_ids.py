@@ -86,9 +86,9 @@ class Kind(NamedTuple):
     bare: Callable[[str], bool]  # True: this match counts without a cue
 
 
-def _k(name, shape, valid, cue=None, bare=_always, flags=0):
+def _k(name, shape, valid, cue=None, bare=_always):
     cue_rx = re.compile(cue) if cue else None
-    return Kind(name, re.compile(_PRE + "(?:" + shape + ")" + _POST, flags), valid, cue_rx,
+    return Kind(name, re.compile(_PRE + "(?:" + shape + ")" + _POST), valid, cue_rx,
                 bare if cue else _always)
 
 
