@@ -62,7 +62,7 @@ from curate.pii_result import (  # noqa: F401  (re-exported: the public API)
 EntityType = Literal[
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
     "IP_ADDRESS", "URL", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
-    "DATE_TIME", "NRP",
+    "DATE_TIME", "NRP", "NATIONAL_ID",
 ]
 # The policy. On by default: values that identify a private person directly.
 # Off by default (turn on through `entities`): places, ordinary dates and
@@ -70,7 +70,7 @@ EntityType = Literal[
 # more often than they identify anyone.
 DEFAULT_ENTITIES: tuple[str, ...] = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
-    "IP_ADDRESS", "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
+    "IP_ADDRESS", "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET", "NATIONAL_ID",
 )
 ENTITY_POLICY: dict[str, str] = {
     "PERSON": "on: names of private persons (name lists, cues, spaCy as a second opinion); "
@@ -81,14 +81,17 @@ ENTITY_POLICY: dict[str, str] = {
     "STREET_ADDRESS": "on: street lines, PO/PSC boxes, state + ZIP, UK/IE/CA/AU postcodes",
     "DATE_OF_BIRTH": "on: a date next to 'born', 'DOB', 'date of birth', 'birthday'",
     "ACCOUNT_ID": "on: account, order, ticket, invoice, customer numbers",
-    "SECRET": "on: API keys, tokens, passwords",
+    "SECRET": "on: API keys, tokens, a password or code after a cue (password/pwd/contraseña/Passwort...)",
+    "NATIONAL_ID": "on: national ids with their check digit (UK NI, IN PAN/Aadhaar, ES DNI/NIE, IT codice "
+                   "fiscale, BR CPF, FR NIR, CA SIN, AU TFN/Medicare, DE Steuer-ID, NL BSN, PL PESEL, SG NRIC, "
+                   "...; curate/pii_ids.py); ambiguous shapes only after a cue word",
     "LOCATION": "off: city, country and region names",
     "DATE_TIME": "off: ordinary dates and times",
     "NRP": "off: nationality, religion, political group",
 }
 RESIDUAL_CHECKABLE = frozenset({
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
-    "URL", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET",
+    "URL", "STREET_ADDRESS", "ACCOUNT_ID", "SECRET", "NATIONAL_ID",
 })
 
 
@@ -159,7 +162,7 @@ class PiiConfig(Frozen):
         "message is flagged pii.too_long and its contents are not returned.",
     )
     residual_entities: tuple[EntityType, ...] = Field(
-        default=("SECRET", "CREDIT_CARD", "US_SSN"),
+        default=("SECRET", "CREDIT_CARD", "US_SSN", "NATIONAL_ID"),
         description="High-risk types re-scanned in the scrubbed text, whether or not they "
         "are in `entities`; a hit flags the conversation pii.residual_<type>.",
     )

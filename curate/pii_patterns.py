@@ -32,6 +32,8 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     UsSsnRecognizer,
 )
 
+from curate import pii_ids  # noqa: E402
+
 
 class Hit(NamedTuple):
     """A detected span: [start, end) in the text, type, confidence, overlap priority."""
@@ -47,7 +49,8 @@ class Hit(NamedTuple):
 # structured patterns, then NER labels; DATE_TIME last, so a DATE_TIME span
 # can never swallow an IP address or a house number.
 PRIORITY = {
-    "SECRET": 100, "IBAN_CODE": 97, "CREDIT_CARD": 95, "US_SSN": 92, "EMAIL_ADDRESS": 90,
+    "SECRET": 100, "IBAN_CODE": 97, "CREDIT_CARD": 95, "US_SSN": 92, "NATIONAL_ID": 91,
+    "EMAIL_ADDRESS": 90,
     "IP_ADDRESS": 85, "DATE_OF_BIRTH": 82, "PHONE_NUMBER": 80, "ACCOUNT_ID": 75, "URL": 70, "SECRET_ENTROPY": 68,
     "STREET_ADDRESS": 60, "PERSON_CUE": 45, "PERSON_LIST": 44, "PLACE_CUE": 43, "PERSON": 42, "PERSON_PROPAGATED": 41,
     "LOCATION": 40, "NRP": 30, "DATE_TIME": 10,
@@ -55,7 +58,7 @@ PRIORITY = {
 
 PATTERN_ENTITIES = frozenset({
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
-    "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET",
+    "URL", "STREET_ADDRESS", "DATE_OF_BIRTH", "ACCOUNT_ID", "SECRET", "NATIONAL_ID",
 })
 
 DEFAULT_ACCOUNT_PATTERNS = (
@@ -135,8 +138,12 @@ _SECRET_PREFIXED = re.compile(
 _SECRET_BEARER = re.compile(r"\b(?:Bearer|Basic|Token)\s+([A-Za-z0-9._~+/\-]{16,}=*)")
 _SECRET_CONTEXT = re.compile(
     r"(?i:\b(?:api[_ -]?key|secret(?:[_ -]?key)?|access[_ -]?(?:key|token)|auth[_ -]?token"
-    r"|client[_ -]?secret|token|password|passwd|pwd|passcode|passphrase|auth(?:orization)?[_ -]?code)s?\b"
-    r"[\"']?\s*(?:is|was|:|=|->)\s*[\"']?)([^\s\"'`]{6,})"
+    r"|client[_ -]?secret|token|password|passwd|pwd|passcode|passphrase|auth(?:orization)?[_ -]?code"
+    # es, de, fr, pt, nl, it, pl; "PIN"; a bare "code" only with a value that is
+    # clearly random (see _secrets)
+    r"|contrase[ñn]a|clave|passwort|kennwort|mot\s+de\s+passe|mdp|senha|wachtwoord|parola\s+d'ordine"
+    r"|has[łl]o|(?P<code>code|c[óo]digo|codice))s?\b"
+    r"[\"']?\s*(?:is|was|:|=|->|es|era|ist|lautet|est|[ée]|è|jest|to)\s*[\"']?)([^\s\"'`]{6,})"
 )
 _ENTROPY_TOKEN = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9_/+=\-]{24,}(?![\w/+=-])")
 
@@ -231,6 +238,15 @@ def _looks_random(tok: str) -> bool:
     # Random base62/64 of length n has entropy near log2(min(n, 62));
     # identifiers and words made of few letters sit well below that.
     return shannon_entropy(core) >= min(4.0, 0.8 * math.log2(len(core)))
+
+
+def _random_code(val: str) -> bool:
+    """A typed code that is a credential, not an error/promo/version code:
+    a digit, and a symbol other than -_. or mixed case ("fT7#kq2P!xw9")."""
+    if not any(c.isdigit() for c in val) or val.lower().startswith("0x"):
+        return False
+    core = val.replace("-", "").replace("_", "").replace(".", "")
+    return not core.isalnum() or (any(c.isupper() for c in val) and any(c.islower() for c in val))
 
 
 class PatternDetector:
@@ -342,6 +358,9 @@ class PatternDetector:
             for m in _SSN_PLAIN.finditer(text):
                 if self._valid_ssn(m.group(1)):
                     add(Hit(m.start(1), m.end(1), "US_SSN", 0.7, PRIORITY["US_SSN"]))
+        if "NATIONAL_ID" in ents:
+            for s, e, _kind in pii_ids.find(text):
+                add(Hit(s, e, "NATIONAL_ID", 0.9, PRIORITY["NATIONAL_ID"]))
         if "PHONE_NUMBER" in ents:
             self._phones(text, add)
         if "DATE_OF_BIRTH" in ents and _DOB_HINT.search(text) is not None:
@@ -385,7 +404,9 @@ class PatternDetector:
             for m in _SECRET_BEARER.finditer(text):
                 add(Hit(m.start(1), m.end(1), "SECRET", 0.9, p))
         for m in _SECRET_CONTEXT.finditer(text):
-            val = m.group(1).rstrip(".,;:)]}")
+            val = m.group(2).rstrip(".,;:)]}")
+            if m.group("code") and not _random_code(val):
+                continue  # "error code is E1234", "promo code is SAVE20" stay
             # A real password/key has a digit, or a symbol, or mixed case beyond
             # the first letter; "the token expired" does not.
             # Code is not a secret: `token = jwt.encode(...)`; nor is a
@@ -395,7 +416,7 @@ class PatternDetector:
             core = val.replace("-", "").replace("_", "")
             if len(val) >= 6 and (any(c.isdigit() for c in val) or not core.isalnum()
                                   or any(c.isupper() for c in val[1:])):
-                add(Hit(m.start(1), m.start(1) + len(val), "SECRET", 0.8, p))
+                add(Hit(m.start(2), m.start(2) + len(val), "SECRET", 0.8, p))
         for m in _ENTROPY_TOKEN.finditer(text):
             if _looks_random(m.group()):
                 add(Hit(m.start(), m.end(), "SECRET", 0.6, PRIORITY["SECRET_ENTROPY"]))

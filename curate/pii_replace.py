@@ -86,7 +86,7 @@ _WS = re.compile(r"\s+")
 
 def normalise(entity: str, value: str) -> str:
     """The identity of a value for numbering: same person/phone/card, same key."""
-    if entity in ("CREDIT_CARD", "US_SSN", "IBAN_CODE"):
+    if entity in ("CREDIT_CARD", "US_SSN", "IBAN_CODE", "NATIONAL_ID"):
         return "".join(c for c in value if c.isalnum()).upper()
     if entity == "PHONE_NUMBER":
         d = "".join(c for c in value if c.isdigit())
@@ -186,6 +186,10 @@ def surrogate(entity: str, value: str, rng: random.Random) -> str:
         return "9" + _shape(rng, value[1:])
     if entity == "IBAN_CODE":
         return _iban(rng, value)
+    if entity == "NATIONAL_ID":  # same shape, check digit that does not validate
+        from curate.pii_ids import surrogate as id_surrogate
+
+        return id_surrogate(value, rng)
     if entity == "IP_ADDRESS":
         if ":" in value:
             return f"2001:db8::{rng.randint(1, 0xffff):x}"
