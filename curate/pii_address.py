@@ -166,6 +166,19 @@ _STREET_NAME_STOP = frozenset(
     "table type model gate platform terminal room floor python java windows".split())
 
 
+def _back_window(text: str, ps: int, stops: re.Pattern, nl_end: int) -> int:
+    """Where the street text before an anchor at ``ps`` may start: at most 150 characters and two
+    lines back (newlines searched before ``nl_end``), after the last ``stops`` match."""
+    lo = max(0, ps - 150)
+    nl1 = text.rfind("\n", lo, nl_end)
+    if nl1 >= 0:
+        lo = max(lo, text.rfind("\n", lo, nl1) + 1)
+    start = lo
+    for stop in stops.finditer(text, lo, ps):
+        start = stop.end()
+    return start
+
+
 class AddressFinder:
     """STREET_ADDRESS hits in a text."""
 
@@ -200,14 +213,7 @@ class AddressFinder:
             ps, pe = m.start() + 1, m.end()
             while ps < pe and text[ps].isspace():
                 ps += 1
-            lo = max(0, ps - 150)
-            nl1 = text.rfind("\n", lo, ps - 1)
-            if nl1 >= 0:
-                nl2 = text.rfind("\n", lo, nl1)
-                lo = max(lo, nl2 + 1)
-            start = lo
-            for stop in _PC_STOP.finditer(text, lo, ps):
-                start = stop.end()
+            start = _back_window(text, ps, _PC_STOP, ps - 1)
             seg = text[start:ps]
             if not any(c.isdigit() for c in seg) or len(seg.split()) > 14:
                 continue  # no house number before the postcode: not an address
@@ -280,14 +286,7 @@ class AddressFinder:
         p = PRIORITY["STREET_ADDRESS"]
         for m in _POSTCODES.finditer(text):
             ps, pe = m.start(), m.end()
-            lo = max(0, ps - 150)
-            nl1 = text.rfind("\n", lo, ps)
-            if nl1 >= 0:
-                nl2 = text.rfind("\n", lo, nl1)
-                lo = max(lo, nl2 + 1)
-            start = lo
-            for stop in _BACK_STOP.finditer(text, lo, ps):
-                start = stop.end()
+            start = _back_window(text, ps, _BACK_STOP, ps)
             seg_words = list(_START_WORD.finditer(text, start, ps))
             first = next((w for w in seg_words if w.group() not in _NOT_START), None)
             kind = m.lastgroup

@@ -1,7 +1,9 @@
 """Shared fixtures: the provisioned local model and small sample files."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,13 @@ def local_tokenizer(local_model_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(local_model_dir)
+
+
+@pytest.fixture(scope="session")
+def pii_eval_set():
+    """benchmarks/pii_eval_set.py as a module (the PII generator and the hand-written sets' loader)."""
+    spec = importlib.util.spec_from_file_location("pii_eval_set", REPO / "benchmarks" / "pii_eval_set.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod

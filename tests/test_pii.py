@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -16,14 +13,6 @@ pytestmark = pytest.mark.slow
 
 ALLOW = ["Acme", "Acme Cloud", "Acme Sync", "Skye", "support@acme-cloud.com"]
 
-
-def _load_eval_set():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pii_eval_set.py"
-    spec = importlib.util.spec_from_file_location("pii_eval_set", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +135,8 @@ def test_surrogates_are_realistic_consistent_and_deterministic():
     assert "<" not in user + agent
 
 
-def test_structured_recall_and_person_recall_on_a_fixed_eval_set(scrubber):
-    ev = _load_eval_set()
+def test_structured_recall_and_person_recall_on_a_fixed_eval_set(scrubber, pii_eval_set):
+    ev = pii_eval_set
     convs = ev.generate(60, seed=1234)
     with PiiScrubber(PiiConfig(allow_list=ev.ALLOW_LIST)) as s:
         results = s.scrub([c.as_messages() for c in convs], return_spans=True)
@@ -232,8 +221,8 @@ def test_config_is_frozen_strict_and_checks_patterns():
     assert all(f.description for f in PiiConfig.model_fields.values())
 
 
-def test_two_worker_processes_give_the_same_result_as_one(scrubber):
-    ev = _load_eval_set()
+def test_two_worker_processes_give_the_same_result_as_one(scrubber, pii_eval_set):
+    ev = pii_eval_set
     convs = [c.as_messages() for c in ev.generate(40, seed=99)]
     single = PiiScrubber(PiiConfig(allow_list=ALLOW)).scrub(convs)
     with PiiScrubber(PiiConfig(allow_list=ALLOW, workers=2)) as s:

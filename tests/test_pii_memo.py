@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +16,10 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _eval_set():
-    path = ROOT / "benchmarks" / "pii_eval_set.py"
-    spec = importlib.util.spec_from_file_location("pii_eval_set", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.fixture(scope="module")
-def handwritten() -> list[list[dict]]:
-    mod = _eval_set()
+def handwritten(pii_eval_set) -> list[list[dict]]:
+    mod = pii_eval_set
     convs = [list(c.messages) for c in mod.load_handwritten()]
     convs += [list(c.messages) for c in mod.load_handwritten(mod.DATA_DIR / "pii_handwritten_heldout.txt")]
     return convs
