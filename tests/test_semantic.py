@@ -253,6 +253,24 @@ def test_embeddings_are_cached_by_content_and_only_new_texts_are_embedded(tmp_pa
     assert np.array_equal(embed_texts(["", "  "], cfg), np.zeros((2, first.shape[1]), dtype=np.float32))
 
 
+def test_tokenizing_in_chunks_packs_each_texts_ids_and_embeds_the_same_as_one_call():
+    from curate.embed import EmbedConfig, encode, load_encoder, token_ids
+
+    enc = load_encoder(EmbedConfig())
+    texts = [f"{q}\n{a}" for q, a in DUPS + HARD_NEGATIVE] + ["", "ok", "word " * 400]
+    flat, offsets = token_ids(enc, texts, chunk=2)  # 9 texts in 5 tokenizer calls
+    assert flat.dtype == np.int32 and len(offsets) == len(texts) + 1
+    for i, t in enumerate(texts):
+        want = enc.tokenizer(t, truncation=True, max_length=enc.max_tokens)["input_ids"]
+        assert flat[offsets[i]:offsets[i + 1]].tolist() == want
+    assert offsets[-1] - offsets[-2] == enc.max_tokens  # the long text is cut to the model's limit
+    one_call = token_ids(enc, texts, chunk=4096)
+    assert np.array_equal(one_call[0], flat) and np.array_equal(one_call[1], offsets)
+    vecs = encode(enc, texts[:5], batch_size=2)
+    solo = np.stack([encode(enc, [t], batch_size=1)[0] for t in texts[:5]])
+    np.testing.assert_allclose(vecs, solo, atol=1e-5)  # padding in a batch does not change a text's vector
+
+
 def test_neighbour_pairs_are_exactly_the_pairs_over_the_threshold():
     from curate.semantic import neighbour_pairs
 
