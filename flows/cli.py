@@ -90,8 +90,20 @@ def build_params(flow: str, args: argparse.Namespace) -> dict[str, Any]:
             k, v = parse_assignment(item)
         except OverrideError:
             raise CliError(f"--set {item}: expected KEY=VALUE, e.g. runner.workers=2") from None
-        _set(data, k, v)
+        if at is not None and k.split(".")[0] in _curate_sections():
+            _curate_overrides(data, at, k, v)  # --set perplexity.cpu_threads=1 as with curate run
+        else:
+            _set(data, k, v)
     return data
+
+
+def _curate_sections() -> set[str]:
+    """First keys of curate's own settings (PipelineConfig sections and registered steps): a --set that
+    starts with one of them goes to the curate overrides of a curate, pipeline or incremental flow."""
+    from curate.config import PipelineConfig
+    from curate.steps import REGISTRY
+
+    return (set(PipelineConfig.model_fields) | {s.name for s in REGISTRY}) - {"added_steps"}
 
 
 def _flow_and_model(flow: str):
@@ -221,7 +233,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks of failed flow and task runs")
     p.add_argument("--params", metavar="FILE.yaml", help="the flow's config as YAML (fields of its config model)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="set one config field, dotted, e.g. --set runner.workers=2 (repeatable)")
+                   help="set one config field, dotted, e.g. --set runner.workers=2 (repeatable); "
+                        "a curate section (perplexity.cpu_threads=1) goes to the curate overrides")
     g = p.add_argument_group("curation (curate, pipeline, incremental)")
     g.add_argument("--pipeline-config", metavar="FILE.yaml", help="curate pipeline YAML (as curate run --config)")
     g.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (as curate run --no-pii)")

@@ -266,3 +266,20 @@ def test_flows_run_shortcut_flags_become_curate_overrides():
                          "perplexity.enabled": True}
     plain = build_params("curate", build_parser().parse_args(["run", "curate", "data/sample", "--out", "out/x"]))
     assert "overrides" not in plain
+
+
+def test_flows_set_of_a_curate_section_becomes_a_curate_override_and_a_flow_field_stays_a_flow_field():
+    from flows.cli import build_params, build_parser
+
+    args = build_parser().parse_args(["run", "pipeline", "data/sample", "--out", "out/x", "--perplexity",
+                                      "--set", "perplexity.cpu_threads=1", "--set", "semantic_dedup.dedup=false",
+                                      "--set", "train.enabled=false"])
+    params = build_params("pipeline", args)
+    assert params["curate"]["overrides"] == {"perplexity.enabled": True, "perplexity.cpu_threads": 1,
+                                             "semantic_dedup.dedup": False}
+    assert params["train"] == {"enabled": False}
+    direct = build_params("curate", build_parser().parse_args(
+        ["run", "curate", "data/sample", "--out", "o", "--set", "quality.length.min_words=3", "--set", "shards=2"]))
+    assert direct["overrides"] == {"quality.length.min_words": 3} and direct["shards"] == 2
+    synth = build_params("synth", build_parser().parse_args(["run", "synth", "--set", "perplexity.x=1"]))
+    assert synth == {"perplexity": {"x": 1}}  # not a curate flow: the key is the synth config's to refuse
