@@ -14,6 +14,8 @@ quality reason (the last assistant turn, shortened) to judge each filter's preci
 
     .venv/bin/python benchmarks/bench_retention.py                 # sample + both corpora, PII on
     .venv/bin/python benchmarks/bench_retention.py --no-pii --examples 10
+    .venv/bin/python benchmarks/bench_retention.py --no-pii --only chitchat \
+        --set semantic_dedup.enabled=true --set semantic_dedup.related_threshold=0.65   # any curate setting
 """
 from __future__ import annotations
 
@@ -71,11 +73,12 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def run_one(name: str, inputs: list[str], out: Path, pii: bool, examples: int) -> dict:
-    from curate.config import PipelineConfig
+def run_one(name: str, inputs: list[str], out: Path, pii: bool, examples: int,
+            overrides: dict | None = None) -> dict:
+    from curate.config import load_config
     from curate.run import run
 
-    cfg = PipelineConfig.model_validate({"pii": {"enabled": pii}})
+    cfg = load_config(None, {"pii.enabled": pii, **(overrides or {})})
     t0 = time.perf_counter()
     res = run(inputs, out, cfg)
     secs = time.perf_counter() - t0
@@ -104,6 +107,11 @@ def run_one(name: str, inputs: list[str], out: Path, pii: bool, examples: int) -
     print(f"leak checks: {'PASS' if lc.get('passed') else 'FAIL'} (shared_groups {lc['shared_groups']}, "
           f"cross_split_near_duplicates {lc['cross_split_near_duplicates']}, ngram_overlaps {lc['ngram_overlaps']}, "
           f"synthetic_in_eval {lc['synthetic_in_eval']})" + "".join(f"\n  {f}" for f in m.failures))
+    sem = next((s for s in m.steps if s.step == "semantic_dedup"), None)
+    if sem is not None:
+        print(f"semantic_dedup: {sem.n_rejected} rejected, duplicate pairs {int(sem.stats['pairs_duplicate'])}, "
+              f"related pairs {int(sem.stats['pairs_related'])} at cosine >= {sem.stats['related_threshold_used']}, "
+              f"split edges from it {int(st.get('edges_extra', 0))}")
     for w in m.warnings:
         print(f"warning: {w}")
     if examples:
@@ -138,26 +146,31 @@ def main() -> int:
     ap.add_argument("--chitchat-limit", type=int, default=None, help="only the first N chitchat conversations")
     ap.add_argument("--examples", type=int, default=0, help="print N examples per quality reason")
     ap.add_argument("--only", action="append", choices=["sample", "chatterbot", "chitchat"])
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a curate setting, as with curate run --set (repeatable)")
     args = ap.parse_args()
+    from schemas.overrides import parse_assignment
+
+    over = dict(parse_assignment(item) for item in args.set)
     only = set(args.only or ["sample", "chatterbot", "chitchat"])
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_retention_") as tmp:
         t = Path(tmp)
         if "sample" in only:
             results.append(run_one("shipped sample (data/sample)", [str(REPO / "data" / "sample")], t / "sample",
-                                   not args.no_pii, args.examples))
+                                   not args.no_pii, args.examples, over))
         if "chatterbot" in only:
             rows = chatterbot_records()
             write_jsonl(t / "in" / "chatterbot.jsonl", rows)
             results.append(run_one(f"chatterbot-corpus 1.3.3, English ({len(rows)} conversations)",
                                    [str(t / "in" / "chatterbot.jsonl")], t / "chatterbot", not args.no_pii,
-                                   args.examples))
+                                   args.examples, over))
         if "chitchat" in only:
             rows = chitchat_records(args.chitchat_limit)
             write_jsonl(t / "in" / "chitchat.jsonl", rows)
             results.append(run_one(f"chitchat-dataset 0.9.0 ({len(rows)} conversations)",
                                    [str(t / "in" / "chitchat.jsonl")], t / "chitchat", not args.no_pii,
-                                   args.examples))
+                                   args.examples, over))
     print("\nsummary: " + "; ".join(f"{r['name'].split(' (')[0]} retention {r['retention']:.1%}, decontam "
                                      f"{r['decontam']}, leak checks {'PASS' if r['passed'] else 'FAIL'}"
                                      for r in results))

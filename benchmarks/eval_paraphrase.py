@@ -162,9 +162,9 @@ def main() -> int:
         sets[label] = score_set(path, roles)
         describe(f"{label} ({path.name})", sets[label])
     cfg = SemanticDedupConfig()
-    frozen = {cfg.threshold: "dedup default (frozen, chosen on dev)"}
+    frozen = {cfg.threshold: f"dedup threshold (chosen on dev; dedup {'on' if cfg.dedup else 'off'} by default)"}
     if cfg.related_threshold is not None:
-        frozen[cfg.related_threshold] = "related default (frozen, chosen on dev)"
+        frozen[cfg.related_threshold] = "related default (chosen on dev)"
     print(f"roles embedded: {','.join(roles)}; P = precision, R = recall, FP = non-pairs at or above, "
           f"R q / R conv = recall of question / conversation pairs")
     for name, d in sets.items():
@@ -182,6 +182,8 @@ def main() -> int:
                     f"{t:.2f}: {float((d['cosine'][strength == k] >= t).mean()):.3f}" for t in sorted(frozen))
                 for k in ("strong", "medium", "weak") if (strength == k).any()))
     for name, d in sets.items():
+        breakdown(name, d, sorted(frozen))
+    for name, d in sets.items():
         cos, labels, rows = d["cosine"], d["labels"], d["rows"]
         neg = cos[labels == 0]
         print(f"{name}: highest non-pair cosine {neg.max():.3f} ({rows[int(np.nonzero(labels == 0)[0][neg.argmax()])]['id']}); "
@@ -193,7 +195,35 @@ def main() -> int:
             for r, c in zip(rows, cos):
                 if (c >= args.show) != bool(r["label"]):
                     print(f"  {r['id']} {r['type']:>13} cos {c:.3f}: {r['a']!s:.70} | {r['b']!s:.70}")
+    if "held-out 2" in sets:
+        verdict(sets["held-out 2"], cfg.threshold)
     return 0
+
+
+def breakdown(name: str, d: dict, thresholds: list[float]) -> None:
+    """Where the set labels them: hard negatives at or above each threshold per subtype, recall per style."""
+    rows, cos = d["rows"], d["cosine"]
+    for field, label, want in (("subtype", "hard negatives at or above", 0), ("style", "paraphrases found", 1)):
+        values = sorted({r[field] for r in rows if field in r and r["label"] == want})
+        if not values:
+            continue
+        cells = []
+        for v in values:
+            idx = np.asarray([i for i, r in enumerate(rows) if r.get(field) == v and r["label"] == want])
+            cells.append(f"{v} ({len(idx)}) " + "/".join(str(int((cos[idx] >= t).sum())) for t in thresholds))
+        print(f"{name}: {label} {'/'.join(f'{t:.2f}' for t in thresholds)} by {field}: " + ", ".join(cells))
+
+
+def verdict(d: dict, t: float, min_precision: float = 0.9, min_hits: int = 10) -> bool:
+    """The rule fixed before held-out 2 was scored: dedup on by default only with precision >= 0.9 and at
+    least 10 paraphrases found at the dedup threshold there."""
+    p, r, _, fp = prf(d["cosine"], d["labels"], t)
+    hits = int(((d["cosine"] >= t) & (d["labels"] == 1)).sum())
+    ok = p >= min_precision and hits >= min_hits
+    print(f"rule for the dedup default (fixed before held-out 2 was scored): precision >= {min_precision} with >= "
+          f"{min_hits} paraphrases found at cosine {t:.2f} on held-out 2; measured precision {p:.3f}, {hits} found, "
+          f"{fp} non-pairs -> dedup {'on' if ok else 'off'} by default")
+    return ok
 
 
 if __name__ == "__main__":

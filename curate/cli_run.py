@@ -29,7 +29,8 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                    help="metadata fields to keep in the exported rows' meta.fields (PII-scrubbed)")
     p.add_argument("--perplexity", action="store_true", help="enable the perplexity filter (loads the local model)")
     p.add_argument("--semantic-dedup", action="store_true",
-                   help="reject paraphrases by sentence embeddings and keep related conversations in one split")
+                   help="embed conversations and keep paraphrases in one split (rejects nothing unless "
+                        "--set semantic_dedup.dedup=true)")
     p.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (not recommended)")
     p.add_argument("--system-prompt", metavar="TEXT|@FILE",
                    help="system turn for every exported record: replaces an existing one (see export.system_prompt)")

@@ -240,7 +240,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-pii", action="store_true", help="disable PII scrubbing (as curate run --no-pii)")
     g.add_argument("--perplexity", action="store_true", help="enable the perplexity filter")
     g.add_argument("--semantic-dedup", action="store_true",
-                   help="enable embedding-based paraphrase dedup (as curate run --semantic-dedup)")
+                   help="keep paraphrases in one split by sentence embeddings (as curate run --semantic-dedup)")
     g.add_argument("--select", metavar="EXPR", help="keep records whose metadata match EXPR (as curate run --select)")
     g.add_argument("--shards", type=int, help="shards of the shard-parallel steps (default 4)")
     g.add_argument("--work-dir", help="task outputs (default .OUT.flow beside OUT)")

@@ -68,7 +68,7 @@ def test_every_registered_step_conserves_records_and_names_its_rejects_with_its_
     # Every step on, so that walking the plan walks the whole registry.
     cfg = PipelineConfig.model_validate({
         "perplexity": {"enabled": True, "cpu_threads": 1},
-        "semantic_dedup": {"enabled": True},
+        "semantic_dedup": {"enabled": True, "dedup": True},
         "select": {"expression": "channel != 'email'", "on_missing": "keep"},
         "mix": {"files": [str(REPO / "data" / "general" / "general_instructions.jsonl")], "fraction": 0.2},
         "decontam": {"eval_files": [str(evals)]},

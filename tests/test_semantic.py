@@ -109,7 +109,7 @@ def count_forwards(cfg, calls: list):
 def test_planted_paraphrases_are_rejected_with_the_kept_id_and_the_cosine():
     from curate.semantic import SemanticDedupConfig, semantic_dedup
 
-    r = semantic_dedup(planted_frame(), SemanticDedupConfig(enabled=True), progress=False)
+    r = semantic_dedup(planted_frame(), SemanticDedupConfig(enabled=True, dedup=True), progress=False)
     assert r.rejects["id"].to_list() == ["d1", "d2"]
     assert set(r.rejects["reason"]) == {"dedup.semantic_duplicate"}
     for detail in r.rejects["detail"]:
@@ -124,7 +124,7 @@ def test_the_member_with_the_highest_quality_score_is_kept():
     f = planted_frame().with_columns(
         pl.when(pl.col("id") == "d2").then(0.9).when(pl.col("id") == "d0").then(0.1).otherwise(None)
         .alias("quality_score"))
-    r = semantic_dedup(f, SemanticDedupConfig(enabled=True), progress=False)
+    r = semantic_dedup(f, SemanticDedupConfig(enabled=True, dedup=True), progress=False)
     assert sorted(r.rejects["id"].to_list()) == ["d0", "d1"]
     assert all(d.startswith("semantic duplicate of d2 ") for d in r.rejects["detail"])
     assert r.report.stats["kept_by_score"] == 1
@@ -133,7 +133,7 @@ def test_the_member_with_the_highest_quality_score_is_kept():
 def test_related_paraphrases_share_a_component_and_the_hard_negative_stays_apart():
     from curate.semantic import SemanticDedupConfig, semantic_dedup, semantic_edges
 
-    cfg = SemanticDedupConfig(enabled=True)
+    cfg = SemanticDedupConfig(enabled=True, dedup=True)
     r = semantic_dedup(planted_frame(), cfg, progress=False)
     comp = dict(zip(r.kept["id"], r.kept["semantic_component"]))
     for k in range(len(PARAPHRASES)):
@@ -144,11 +144,11 @@ def test_related_paraphrases_share_a_component_and_the_hard_negative_stays_apart
     assert ("n0", "n1") not in edges
 
 
-def test_dedup_off_rejects_nothing_but_still_annotates_components():
+def test_by_default_the_step_rejects_nothing_and_groups_the_reworded_answers_for_the_split():
     from curate.semantic import SemanticDedupConfig, semantic_dedup
 
-    r = semantic_dedup(planted_frame(), SemanticDedupConfig(enabled=True, dedup=False), progress=False)
-    assert r.report.n_rejected == 0
+    r = semantic_dedup(planted_frame(), SemanticDedupConfig(enabled=True), progress=False)
+    assert r.report.n_rejected == 0 and r.kept["id"].to_list() == planted_frame()["id"].to_list()
     comp = dict(zip(r.kept["id"], r.kept["semantic_component"]))
     assert comp["d0"] == comp["d1"] == comp["d2"] == "d0"
 
@@ -189,6 +189,7 @@ def test_a_paraphrase_pair_is_never_split_across_train_val_test():
 def test_curate_run_with_semantic_dedup_keeps_pairs_together_and_reuses_embeddings(tmp_path):
     from curate.config import PipelineConfig
     from curate.run import run
+    from curate.semantic import SemanticDedupConfig
 
     src = tmp_path / "in" / "chats.jsonl"
     src.parent.mkdir()
@@ -196,7 +197,7 @@ def test_curate_run_with_semantic_dedup_keeps_pairs_together_and_reuses_embeddin
             for r in (rec(rid, qa) for rid, qa in _planted_rows())]
     src.write_text("".join(json.dumps(x) + "\n" for x in rows))
     out = tmp_path / "out"
-    cfg = PipelineConfig.model_validate({"pii": {"enabled": False}, "semantic_dedup": {"enabled": True},
+    cfg = PipelineConfig.model_validate({"pii": {"enabled": False}, "semantic_dedup": {"enabled": True, "dedup": True},
                                          "split": {"ratios": [0.34, 0.33, 0.33]},
                                          "quality": {"truncated": {"enabled": False}}})
     res = run([str(src)], out, cfg)
@@ -224,6 +225,13 @@ def test_curate_run_with_semantic_dedup_keeps_pairs_together_and_reuses_embeddin
     assert "semantic_dedup" not in res2.reused  # the step ran again...
     assert calls == []  # ...on cached vectors
     assert next(r for r in res2.reports if r.step == "semantic_dedup").n_rejected == 2
+
+    # The default (`--semantic-dedup` alone): nothing rejected, the reworded answers kept in one split.
+    res3 = run([str(src)], out, cfg.model_copy(update={"semantic_dedup": SemanticDedupConfig(enabled=True)}))
+    assert next(r for r in res3.reports if r.step == "semantic_dedup").n_rejected == 0
+    split3 = {json.loads(line)["id"]: s for s in ("train", "val", "test")
+              for line in (out / f"{s}.chatml.jsonl").read_text().splitlines()}
+    assert len(split3) == len(rows) and split3["d0"] == split3["d1"] == split3["d2"]
 
 
 # --------------------------------------------------------------------------- cache, search, config, model
@@ -296,7 +304,7 @@ def test_config_is_strict_typed_and_reachable_from_the_cli():
         SemanticDedupConfig(threshold=0.8, related_threshold=0.85)
     with pytest.raises(ValidationError):
         SemanticDedupConfig(roles=("customer",))
-    assert PipelineConfig().semantic_dedup.enabled is False
+    assert PipelineConfig().semantic_dedup.enabled is False and SemanticDedupConfig().dedup is False
     assert load_config(None, {"semantic_dedup.enabled": True, "semantic_dedup.embed.batch_size": 8}
                        ).semantic_dedup.embed.batch_size == 8
     import argparse
@@ -358,7 +366,8 @@ def test_the_curate_flow_runs_semantic_dedup_and_keeps_its_embeddings_for_a_chan
     rows = [{"id": r.id, "messages": [m.model_dump(exclude_none=True) for m in r.messages]}
             for r in (rec(rid, qa) for rid, qa in _planted_rows())]
     src.write_text("".join(json.dumps(x) + "\n" for x in rows))
-    over = {"pii.enabled": False, "semantic_dedup.enabled": True, "quality.truncated.enabled": False}
+    over = {"pii.enabled": False, "semantic_dedup.enabled": True, "semantic_dedup.dedup": True,
+            "quality.truncated.enabled": False}
     curate_flow(CurateFlowConfig(inputs=[str(src)], out=str(tmp_path / "flow"), work_dir=str(tmp_path / "work"),
                                  overrides=over))
     rejects = [json.loads(x) for x in (tmp_path / "flow" / "rejects.jsonl").read_text().splitlines()]

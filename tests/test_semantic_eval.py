@@ -34,6 +34,22 @@ def test_the_held_out_paraphrase_set_is_large_labelled_and_shares_no_text_with_t
     assert all(_text(r["a"]) != _text(r["b"]) for r in held)
 
 
+def test_the_second_held_out_set_is_blind_to_the_others_covers_every_hard_negative_kind_and_each_style():
+    earlier = eval_paraphrase.load_pairs(eval_paraphrase.DATA) + eval_paraphrase.load_pairs(eval_paraphrase.HELDOUT)
+    held = eval_paraphrase.load_pairs(eval_paraphrase.HELDOUT2)
+    assert len(held) >= 200 and len({r["id"] for r in held}) == len(held)
+    assert not {r["id"] for r in held} & {r["id"] for r in earlier}
+    earlier_texts = {_text(r[s]).lower() for r in earlier for s in ("a", "b")}
+    assert not earlier_texts & {_text(r[s]).lower() for r in held for s in ("a", "b")}
+    negatives = [r for r in held if r["type"] == "hard_negative"]
+    subtypes = {r["subtype"] for r in negatives}
+    assert subtypes == {"swap", "negation", "entity", "number", "scope", "followup", "answer"}
+    assert min(sum(r["subtype"] == t for r in negatives) for t in subtypes) >= 12
+    assert {r["style"] for r in held} == {"typed", "synthetic", "formal"}
+    assert all((r["label"] == 1) == (r["type"] == "paraphrase") for r in held)
+    assert sum(r["kind"] == "conversation" for r in held) >= 0.45 * len(held)
+
+
 def test_the_side_by_side_table_marks_the_frozen_thresholds_and_counts_each_set(capsys):
     def one_set(cos, labels):
         n = len(labels)
