@@ -149,7 +149,7 @@ def peak_mb() -> float:
 
 
 def part_embed(n: int, impl: str, device: str, out: str | None, corpus: str = "chitchat") -> dict:
-    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder
+    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder, token_ids
 
     texts = [conversation_text(c) for c in corpus_texts(corpus, n)]
     enc = load_encoder(EmbedConfig(device=device))
@@ -169,14 +169,15 @@ def part_embed(n: int, impl: str, device: str, out: str | None, corpus: str = "c
         vecs = plain_loop(enc, texts, batch)
     sync()
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0  # process_time: user+sys of all threads
+    peak = peak_mb()  # before the count below, which tokenizes again
     if out:
         np.save(out, vecs)
-    n_tokens = sum(min(len(x), enc.max_tokens) for x in enc.tokenizer(texts, truncation=False)["input_ids"])
+    n_tokens = int(token_ids(enc, texts)[1][-1])  # word pieces embedded (cut at max_tokens), counted in chunks
     res = {"part": f"embed-{impl}", "n": len(texts), "seconds": dt, "conv_per_s": len(texts) / dt,
            "cpu_seconds": cpu, "conv_per_cpu_s": len(texts) / cpu, "torch_threads": torch.get_num_threads(),
            "load_avg": os.getloadavg(),
            "tokens": n_tokens, "batch": batch, "device": str(enc.device), "dtype": str(enc.dtype),
-           "peak_rss_mb": peak_mb(), "rss_after_load_mb": base_mb}
+           "peak_rss_mb": peak, "rss_after_load_mb": base_mb}
     if enc.device.type == "cuda":
         res["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return res
@@ -201,7 +202,7 @@ def plain_loop(enc, texts: list[str], batch: int) -> np.ndarray:
 def part_ab(n: int, rounds: int, device: str, corpus: str = "chitchat") -> dict:
     """Ours and the plain loop alternately on the same texts in one process: a fair ratio on a busy machine.
     Wall and CPU seconds (user+sys, all threads) of each round."""
-    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder
+    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder, token_ids
 
     texts = [conversation_text(c) for c in corpus_texts(corpus, n)]
     enc = load_encoder(EmbedConfig(device=device))
