@@ -205,7 +205,7 @@ def plain_loop(enc, texts: list[str], batch: int) -> np.ndarray:
 def part_ab(n: int, rounds: int, device: str, corpus: str = "chitchat") -> dict:
     """Ours and the plain loop alternately on the same texts in one process: a fair ratio on a busy machine.
     Wall and CPU seconds (user+sys, all threads) of each round."""
-    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder, token_ids
+    from curate.embed import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, EmbedConfig, encode, load_encoder
 
     texts = [conversation_text(c) for c in corpus_texts(corpus, n)]
     enc = load_encoder(EmbedConfig(device=device))
