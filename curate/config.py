@@ -195,6 +195,13 @@ class PipelineConfig(Frozen):
         default_factory=dict, description="Settings of steps registered outside this model (curate.steps.register), "
                                           "by step name; a section named after such a step lands here.")
 
+    @classmethod
+    def section_names(cls) -> set[str]:
+        """First keys of every curate setting: this model's sections and every registered step's."""
+        from curate import steps
+
+        return (set(cls.model_fields) - {"added_steps"}) | {s.section or s.name for s in steps.REGISTRY}
+
     @model_validator(mode="before")
     @classmethod
     def _added_step_sections(cls, data: Any) -> Any:

@@ -85,25 +85,19 @@ def build_params(flow: str, args: argparse.Namespace) -> dict[str, Any]:
             data["landing"] = args.landing
         if args.runs_dir:
             data["runs_dir"] = args.runs_dir
+    from curate.config import PipelineConfig
+
+    sections = PipelineConfig.section_names() if at is not None else set()
     for item in args.set:
         try:
             k, v = parse_assignment(item)
         except OverrideError:
             raise CliError(f"--set {item}: expected KEY=VALUE, e.g. runner.workers=2") from None
-        if at is not None and k.split(".")[0] in _curate_sections():
+        if k.split(".")[0] in sections:
             _curate_overrides(data, at, k, v)  # --set perplexity.cpu_threads=1 as with curate run
         else:
             _set(data, k, v)
     return data
-
-
-def _curate_sections() -> set[str]:
-    """First keys of curate's own settings (PipelineConfig sections and registered steps): a --set that
-    starts with one of them goes to the curate overrides of a curate, pipeline or incremental flow."""
-    from curate.config import PipelineConfig
-    from curate.steps import REGISTRY
-
-    return (set(PipelineConfig.model_fields) | {s.name for s in REGISTRY}) - {"added_steps"}
 
 
 def _flow_and_model(flow: str):
